@@ -1,0 +1,619 @@
+"""JobGlass: the one object that wires jobs, settings, store, flusher, events and hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import re
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, overload
+
+from .config import Settings
+from .errors import Conflict, InvalidInput, NotFound
+from .events import EventBus
+from .feedback import JobLogger
+from .flusher import FeedbackFlusher
+from .jobs import NO_RETRY, BaseJob, JobDefinition, Retry
+from .models import FINISHED, LEVEL_RANK, LogLine, Run, RunStatus, Scope, Trigger
+from .observe.context import run_context_middleware
+from .runner import AttemptMiddleware, AttemptResult, AttemptRunner
+from .stores import open_store
+from .stores.base import Created, Feedback, Finish, NewRun, Retention, RunFilter, Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("jobglass")
+
+QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+HOOK_EVENTS = ("completed", "failed", "retrying", "cancelled")
+PRIORITY_RANGE = (-1000, 1000)
+Hook = Callable[[Run], Awaitable[None] | None]
+
+
+@dataclass
+class EnqueueRequest:
+    """One item of `enqueue_many`; the same fields as `enqueue`'s keywords."""
+
+    job_name: str
+    params: Mapping[str, Any] | None = None
+    queue: str | None = None
+    priority: int | None = None
+    delay: float | timedelta | None = None
+    run_at: datetime | str | None = None
+    job_id: str | None = None
+    retry: Retry | None = None
+    timeout: float | None = None
+    correlation_id: str | None = None
+    tenant_id: str | int | None = None
+    user_id: str | int | None = None
+    trigger: str = Trigger.API
+    scope: str | None = None
+    algorithm_version: str | None = None
+    keep_completed: int | None = None
+    keep_failed: int | None = None
+
+
+class JobGlass:
+    """Registry of jobs and the door to runs. Database from JOBGLASS_DATABASE_URL by default."""
+
+    def __init__(self, database_url: str | None = None, **settings: Any) -> None:
+        if database_url is not None:
+            settings["database_url"] = database_url
+        self.settings = Settings.load(settings)
+        self.jobs: dict[str, JobDefinition] = {}
+        self.events = EventBus()
+        self.middleware: list[AttemptMiddleware] = [run_context_middleware]
+        self.hooks: dict[str, list[Hook]] = {name: [] for name in HOOK_EVENTS}
+        self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._store: Store | None = None
+        self._flusher: FeedbackFlusher | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._open_lock: asyncio.Lock | None = None
+        self._wakeups: list[Callable[[str], None]] = []
+
+    # -- registry -----------------------------------------------------------------------------
+
+    @overload
+    def job(self, func: F, /) -> JobDefinition: ...
+    @overload
+    def job(self, func: None = None, /, **options: Any) -> Callable[[F], JobDefinition]: ...
+
+    def job(self, func: Any = None, /, **options: Any) -> Any:
+        """`@app.job(name=..., retry=Retry(...), timeout=..., allow_concurrent=False, ...)`."""
+
+        def register(target: Any) -> JobDefinition:
+            return self.register(target, **options)
+
+        return register(func) if func is not None else register
+
+    def register(self, target: Any, *, name: str | None = None, **options: Any) -> JobDefinition:
+        if inspect.isclass(target) and issubclass(target, BaseJob):
+            name = name or target.name or target.__name__
+            options.setdefault("retry", target.retry or NO_RETRY)
+            options.setdefault("timeout", target.timeout)
+            options.setdefault("queue", target.queue)
+            options.setdefault("allow_concurrent", target.allow_concurrent)
+            options.setdefault("description", target.description)
+        name = name or getattr(target, "__name__", None)
+        if not name:
+            raise InvalidInput("a job needs a name")
+        if name in self.jobs:
+            raise InvalidInput(f"job {name!r} is registered twice")
+        retry = options.get("retry")
+        if retry is not None and not isinstance(retry, Retry):
+            raise InvalidInput(f"job {name!r}: retry must be a jobglass.Retry")
+        options["retry"] = retry or NO_RETRY
+        _check_queue(options.get("queue", "default"))
+        timeout = options.get("timeout")
+        if timeout is not None and timeout <= 0:
+            raise InvalidInput(f"job {name!r}: timeout must be > 0 seconds")
+        definition = JobDefinition.build(name, target, app=self, **options)
+        self.jobs[name] = definition
+        return definition
+
+    def get_job(self, name: str) -> JobDefinition:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.jobs)) or "none registered"
+            raise NotFound(f"unknown job {name!r} (known jobs: {known})") from None
+
+    def on(self, event: str) -> Callable[[Hook], Hook]:
+        """`@app.on("completed" | "failed" | "retrying" | "cancelled")`: called with the run."""
+        if event not in self.hooks:
+            raise InvalidInput(f"unknown hook event {event!r}; use one of {HOOK_EVENTS}")
+
+        def add(fn: Hook) -> Hook:
+            self.hooks[event].append(fn)
+            return fn
+
+        return add
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the app is not open: use `async with app:` or `await app.open()`")
+        return self._store
+
+    async def open(self) -> JobGlass:
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if self._store is None:
+                store = open_store(self.settings)
+                await store.open()
+                await store.migrate()
+                self._store = store
+                self._flusher = FeedbackFlusher(
+                    store.write_feedback, self._publish_feedback, self.settings.flush_interval
+                )
+        return self
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await self._flusher.close()
+            self._flusher = None
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def __aenter__(self) -> JobGlass:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _ready(self) -> Store:
+        if self._store is None:
+            await self.open()
+        return self.store
+
+    @property
+    def flusher(self) -> FeedbackFlusher:
+        assert self._flusher is not None, "app not open"
+        return self._flusher
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max(4, self.settings.concurrency), thread_name_prefix="jobglass-job"
+            )
+        return self._executor
+
+    # -- enqueue --------------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        job_name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        conn: Any = None,
+        **options: Any,
+    ) -> Run:
+        """Queue a run; with `job_id`, a live run with that id is returned instead."""
+        created = await self.enqueue_many([EnqueueRequest(job_name, params, **options)], conn=conn)
+        return created[0].run
+
+    async def enqueue_many(
+        self, requests: Iterable[EnqueueRequest | Mapping[str, Any]], *, conn: Any = None
+    ) -> list[Created]:
+        """Validate all, then write the whole batch in one round trip."""
+        items = [r if isinstance(r, EnqueueRequest) else _request(r) for r in requests]
+        news = [self._new_run(item) for item in items]
+        store = await self._ready()
+        created = await store.create_runs(news, conn=conn)
+        queues = {c.run.queue for c in created if c.created}
+        for queue in queues:
+            self._wake_local(queue)
+        self.events.publish_many(
+            [
+                {
+                    "type": "run",
+                    "runId": str(c.run.id),
+                    "status": str(c.run.status),
+                    "jobName": c.run.job_name,
+                    "queue": c.run.queue,
+                    "tenantId": c.run.tenant_id,
+                }
+                for c in created
+                if c.created
+            ]
+        )
+        return created
+
+    def enqueue_sync(
+        self, job_name: str, params: Mapping[str, Any] | None = None, **options: Any
+    ) -> Run:
+        """For sync code outside any event loop (scripts, WSGI views)."""
+        return _run_sync(self.enqueue(job_name, params, **options))
+
+    def _new_run(self, req: EnqueueRequest) -> NewRun:
+        from .observe.context import current_enqueue_context
+
+        definition = self.get_job(req.job_name)
+        params = definition.validate_params(req.params)
+        queue = req.queue if req.queue is not None else definition.queue
+        _check_queue(queue)
+        priority = definition.priority if req.priority is None else req.priority
+        if not isinstance(priority, int) or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
+            raise InvalidInput(
+                f"priority must be an integer from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]},"
+                f" got {priority!r}"
+            )
+        run_at = _run_at(req.delay, req.run_at)
+        if req.job_id is not None and (
+            not isinstance(req.job_id, str) or not 0 < len(req.job_id) <= 255
+        ):
+            raise InvalidInput("job_id must be a non-empty string of at most 255 characters")
+        retry = req.retry or definition.retry
+        if req.retry is not None and callable(req.retry.backoff):
+            raise InvalidInput(
+                "a callable backoff can only be declared on the job, not per enqueue"
+            )
+        timeout = req.timeout if req.timeout is not None else definition.timeout
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise InvalidInput(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        inherited = current_enqueue_context()
+        tenant = _opt_str(req.tenant_id if req.tenant_id is not None else inherited.tenant_id)
+        user = _opt_str(req.user_id if req.user_id is not None else inherited.user_id)
+        scope = req.scope or (Scope.TENANT if tenant else Scope.SYSTEM)
+        if scope not in {s.value for s in Scope}:
+            raise InvalidInput(f"scope must be one of system, tenant, user; got {scope!r}")
+        trigger = str(req.trigger)
+        if trigger not in {t.value for t in Trigger}:
+            raise InvalidInput(f"trigger must be one of MANUAL, API, SCHEDULE; got {trigger!r}")
+        correlation = req.correlation_id or inherited.correlation_id or uuid.uuid4().hex
+        return NewRun(
+            job_name=definition.name,
+            queue=queue,
+            params=params,
+            priority=priority,
+            run_at=run_at,
+            job_id=req.job_id,
+            retry=retry.policy(),
+            timeout=timeout,
+            trigger=trigger,
+            scope=str(scope),
+            algorithm_version=req.algorithm_version,
+            correlation_id=str(correlation)[:128],
+            tenant_id=tenant,
+            user_id=user,
+            concurrency_key=definition.concurrency_key_for(params),
+            trace_context=inherited.trace_context,
+            keep_completed=req.keep_completed,
+            keep_failed=req.keep_failed,
+        )
+
+    def add_wakeup(self, callback: Callable[[str], None]) -> None:
+        """In-process wake-up for workers sharing this app (SQLite has no NOTIFY)."""
+        self._wakeups.append(callback)
+
+    def _wake_local(self, queue: str) -> None:
+        for callback in list(self._wakeups):
+            callback(queue)
+
+    # -- in-process runs --------------------------------------------------------------------------
+
+    async def run_job(
+        self,
+        job_name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        trigger: str = Trigger.MANUAL,
+        scope: str = Scope.SYSTEM,
+        algorithm_version: str | None = "v1",
+        correlation_id: str | None = None,
+        tenant_id: str | int | None = None,
+        user_id: str | int | None = None,
+        timeout: float | None = None,
+        echo: Callable[[LogLine], None] | None = None,
+    ) -> Run:
+        """Create a tracked run and execute it now in this process (one attempt, no queue)."""
+        req = EnqueueRequest(
+            job_name,
+            params,
+            trigger=trigger,
+            scope=scope,
+            algorithm_version=algorithm_version,
+            correlation_id=correlation_id,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            timeout=timeout,
+            retry=NO_RETRY,
+        )
+        new = self._new_run(req)
+        new.start_running = True
+        new.worker_id = self.process_id
+        new.lease_seconds = self.settings.lease_seconds
+        store = await self._ready()
+        run = (await store.create_runs([new]))[0].run
+        self.events.publish(
+            {
+                "type": "run",
+                "runId": str(run.id),
+                "status": str(run.status),
+                "jobName": run.job_name,
+                "queue": run.queue,
+            }
+        )
+        result = await self.execute(run, echo=echo, lease_keeper=True)
+        final = await store.get_run(run.id)
+        assert final is not None
+        await self._call_hooks(result.finish.status, final)
+        return final
+
+    def run_job_sync(
+        self, job_name: str, params: Mapping[str, Any] | None = None, **options: Any
+    ) -> Run:
+        return _run_sync(self.run_job(job_name, params, **options))
+
+    async def execute(
+        self,
+        run: Run,
+        *,
+        echo: Callable[[LogLine], None] | None = None,
+        lease_keeper: bool = False,
+        ctx_hook: Callable[[Any], None] | None = None,
+        finish: Callable[[Finish], Awaitable[bool]] | None = None,
+    ) -> AttemptResult:
+        """Run one claimed attempt end to end: logger, handler, flush, finish."""
+        definition = self.get_job(run.job_name)
+        logger = JobLogger(
+            run.id,
+            run.job_name,
+            attempt=run.attempt,
+            start_seq=run.log_seq,
+            max_log_lines=self.settings.max_log_lines,
+            sensitive_keys=self.settings.sensitive_keys,
+            echo=echo,
+        )
+        self.flusher.attach(logger)
+        runner = AttemptRunner(self, self.executor)
+        ctx = runner.make_context(run, logger)
+        if ctx_hook is not None:
+            ctx_hook(ctx)
+        keeper = asyncio.ensure_future(self._keep_lease(run, ctx)) if lease_keeper else None
+        try:
+            result = await runner.run_attempt(definition, run, ctx)
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+            await self.flusher.detach(logger)
+        writer = finish or self._finish_one
+        if not logger.lost:
+            await writer(result.finish)
+        return result
+
+    async def _finish_one(self, fin: Finish) -> bool:
+        ok = (await self.store.finish_runs([fin]))[0]
+        if ok:
+            self.publish_status(fin.run_id, fin.status)
+        return ok
+
+    def publish_status(self, run_id: int, status: str) -> None:
+        self.events.publish({"type": "status", "runId": str(run_id), "status": str(status)})
+
+    async def _keep_lease(self, run: Run, ctx: Any) -> None:
+        interval = max(0.2, self.settings.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(min(interval, 1.0))
+            beat = await self.store.heartbeat(
+                self.process_id, [(run.id, run.attempt)], self.settings.lease_seconds
+            )
+            if run.id in beat.cancel_requested:
+                ctx.request_cancel("cancel requested")
+            if run.id in beat.lost:
+                ctx.log.lost = True
+
+    async def _call_hooks(self, status: str, run: Run) -> None:
+        name = {
+            "SUCCESS": "completed",
+            "FAILED": "failed",
+            "RETRYING": "retrying",
+            "CANCELLED": "cancelled",
+        }.get(str(status))
+        for hook in self.hooks.get(name or "", []):
+            try:
+                out = hook(run)
+                if inspect.isawaitable(out):
+                    await out
+            except Exception:
+                log.exception("hook %s failed for run %s", name, run.id)
+
+    def _publish_feedback(self, batches: Sequence[Feedback]) -> None:
+        events = []
+        for fb in batches:
+            events.append(
+                {
+                    "type": "feedback",
+                    "runId": str(fb.run_id),
+                    "stage": fb.stage,
+                    "progressCurrent": fb.progress_current,
+                    "progressTotal": fb.progress_total,
+                    "progressMessage": fb.progress_message,
+                    "outcome": fb.outcome,
+                    "hasWarnings": fb.has_warnings,
+                    "summary": fb.summary,
+                    "logs": [line.to_json() for line in fb.logs],
+                }
+            )
+        self.events.publish_many(events)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def get_run(self, run_id: int | str) -> Run:
+        run = await (await self._ready()).get_run(_run_id(run_id))
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist")
+        return run
+
+    async def get_logs(
+        self,
+        run_id: int | str,
+        level: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
+    ) -> list[LogLine]:
+        """Log lines of a run; `level` is a threshold (warning = warning and error)."""
+        if level is not None and level not in LEVEL_RANK:
+            raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(LEVEL_RANK)}")
+        if not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidInput("limit must be an integer from 1 to 10000")
+        if after is not None and (not isinstance(after, int) or after < 0):
+            raise InvalidInput("after must be a sequence number >= 0")
+        run = await self.get_run(run_id)
+        return await self.store.get_logs(run.id, min_level=level, limit=limit, after=after)
+
+    async def get_progress(self, run_id: int | str) -> dict[str, Any]:
+        return {"progress": (await self.get_run(run_id)).progress_json()}
+
+    async def get_outcome(self, run_id: int | str) -> dict[str, Any]:
+        return {"outcome": (await self.get_run(run_id)).outcome_json()}
+
+    async def list_runs(self, **filters: Any) -> list[Run]:
+        flt = RunFilter(**filters)
+        for status in flt.status:
+            if status not in {s.value for s in RunStatus}:
+                raise InvalidInput(f"unknown status {status!r}")
+        return await (await self._ready()).list_runs(flt)
+
+    async def queue_stats(self) -> dict[str, dict[str, Any]]:
+        return await (await self._ready()).queue_stats()
+
+    async def workers(self) -> list[Any]:
+        return await (await self._ready()).list_workers(stale_after=self.settings.lease_seconds * 2)
+
+    # -- control -------------------------------------------------------------------------------------
+
+    async def cancel(self, run_id: int | str) -> Run:
+        """Queued: cancelled at once. Running: `ctx.cancelled` turns true (cancelRequested)."""
+        rid = _run_id(run_id)
+        run = await (await self._ready()).request_cancel(rid)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if run.status in FINISHED and not (run.status == RunStatus.CANCELLED):
+            raise Conflict(f"run {run_id} already finished with status {run.status}")
+        self.publish_status(run.id, run.status)
+        if run.status == RunStatus.CANCELLED:
+            await self._call_hooks("CANCELLED", run)
+        return run
+
+    async def retry(self, run_id: int | str) -> Run:
+        """Queue a failed or cancelled run again, as a new attempt."""
+        rid = _run_id(run_id)
+        run = await (await self._ready()).requeue(rid)
+        if run is None:
+            existing = await self.get_run(rid)
+            raise Conflict(f"run {rid} is {existing.status}; only FAILED or CANCELLED runs retry")
+        self._wake_local(run.queue)
+        self.publish_status(run.id, run.status)
+        return run
+
+    async def delete_run(self, run_id: int | str) -> None:
+        rid = _run_id(run_id)
+        if not await (await self._ready()).delete_run(rid):
+            run = await self.get_run(rid)
+            raise Conflict(f"run {rid} is {run.status}; only finished runs can be deleted")
+
+    async def prune(self) -> int:
+        """Apply retention now (workers also do it in the background)."""
+        s = self.settings
+        default = Retention(s.keep_completed, s.keep_failed, s.keep_days)
+        per_job = {
+            name: Retention(
+                d.keep_completed if d.keep_completed is not None else s.keep_completed,
+                d.keep_failed if d.keep_failed is not None else s.keep_failed,
+                s.keep_days,
+            )
+            for name, d in self.jobs.items()
+        }
+        return await (await self._ready()).prune(per_job, default)
+
+    def worker(self, **options: Any) -> Any:
+        from .worker import Worker
+
+        return Worker(self, **options)
+
+
+def _check_queue(queue: Any) -> None:
+    if not isinstance(queue, str) or not QUEUE_RE.match(queue):
+        raise InvalidInput(
+            f"invalid queue name {queue!r}: 1-64 letters, digits, '_', '.', ':' or '-',"
+            " starting with a letter or digit"
+        )
+
+
+def _run_at(delay: float | timedelta | None, run_at: datetime | str | None) -> datetime | None:
+    if delay is not None and run_at is not None:
+        raise InvalidInput("give delay or run_at, not both")
+    now = datetime.now(UTC)
+    if delay is not None:
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise InvalidInput(f"delay must be a number of seconds >= 0, got {delay!r}")
+        if seconds > 10 * 365 * 86400:
+            raise InvalidInput("delay must be at most ten years")
+        return now + timedelta(seconds=seconds) if seconds else None
+    if run_at is None:
+        return None
+    if isinstance(run_at, str):
+        try:
+            run_at = datetime.fromisoformat(run_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(
+                f"run_at {run_at!r} is not an ISO-8601 time (e.g. 2026-01-31T08:00:00Z)"
+            ) from None
+    if not isinstance(run_at, datetime):
+        raise InvalidInput("run_at must be a datetime or an ISO-8601 string")
+    if run_at.tzinfo is None:
+        raise InvalidInput("run_at must carry a time zone (e.g. ...Z or +02:00)")
+    return run_at.astimezone(UTC)
+
+
+def _run_id(value: int | str) -> int:
+    try:
+        rid = int(value)
+    except (TypeError, ValueError):
+        raise NotFound(f"run {value!r} does not exist (run ids are integers)") from None
+    if rid <= 0 or rid > 2**63 - 1:
+        raise NotFound(f"run {value!r} does not exist")
+    return rid
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _request(data: Mapping[str, Any]) -> EnqueueRequest:
+    data = dict(data)
+    name = data.pop("job_name", None) or data.pop("name", None)
+    if not name:
+        raise InvalidInput("each enqueue_many item needs a job_name")
+    try:
+        return EnqueueRequest(name, **data)
+    except TypeError as err:
+        raise InvalidInput(f"enqueue_many item for {name!r}: {err}") from None
+
+
+def _run_sync(coro: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise RuntimeError("inside an event loop: await the async method instead")

@@ -1,0 +1,293 @@
+"""JobLogger: a run's live story (stage, progress, log lines, outcome, summary).
+
+Recording calls are synchronous, thread-safe and cheap: they change memory only. A
+`FeedbackFlusher` drains every dirty logger in one transaction about every 100 ms.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from . import formatting
+from .models import LogLine
+from .observe.redact import DEFAULT_SENSITIVE_KEYS, redact
+from .stores.base import Feedback
+
+DEFAULT_MAX_LOG_LINES = 250_000
+
+
+class JobLogger:
+    """Per-attempt feedback buffer; `ctx.log` inside a job, `create_job_logger` outside."""
+
+    def __init__(
+        self,
+        run_id: int,
+        job_name: str,
+        *,
+        attempt: int = 1,
+        start_seq: int = 0,
+        max_log_lines: int = DEFAULT_MAX_LOG_LINES,
+        sensitive_keys: frozenset[str] = DEFAULT_SENSITIVE_KEYS,
+        on_pending: Callable[[JobLogger], None] | None = None,
+        flush_threshold: int = 5_000,
+        echo: Callable[[LogLine], None] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.job_name = job_name
+        self.attempt = attempt
+        self.max_log_lines = max_log_lines
+        self._sensitive = sensitive_keys
+        self._on_pending = on_pending
+        self._threshold = flush_threshold
+        self._echo = echo
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._seq = start_seq
+        self._pending: list[LogLine] = []
+        self._dirty = True
+        self._stage: str | None = None
+        self._stage_note: str | None = None
+        self._stage_no = 0
+        self._progress_stage_no = -1
+        self._total_stage_no = -1
+        self._current = 0
+        self._total: int | None = None
+        self._entity_type: str | None = None
+        self._progress_note: str | None = None
+        self._over_total_warned = False
+        self._outcome: dict[str, int | float] = {}
+        self._level_counts = {"warning": 0, "error": 0}
+        self._stored_lines = 0
+        self._dropped = 0
+        self._summary: str | None = None
+        self.lost = False  # set by the flusher when the run is no longer ours
+
+    # -- stages and progress ------------------------------------------------------------------
+
+    def set_stage(self, stage: str, message: str | None = None) -> None:
+        """Start a new phase; logs `[MILESTONE] Starting: <stage>`."""
+        with self._lock:
+            self._stage = str(stage)
+            self._stage_note = message
+            self._progress_note = None
+            self._stage_no += 1
+            self._dirty = True
+            context = {"message": message} if message else None
+            self._append("milestone", f"Starting: {stage}", context)
+
+    def set_total(self, total: int, entity_type: str | None = None) -> None:
+        """Known workload: enables percent. A total set in a later phase starts counting anew."""
+        if total < 0:
+            raise ValueError(f"set_total: total must be >= 0, got {total}")
+        with self._lock:
+            if self._current and self._progress_stage_no != self._stage_no:
+                self._current = 0
+            self._total = int(total)
+            self._total_stage_no = self._stage_no
+            if entity_type is not None:
+                self._entity_type = entity_type
+            self._over_total_warned = False
+            self._dirty = True
+
+    def increment_progress(self, count: int = 1, message: str | None = None) -> None:
+        with self._lock:
+            self._current += count
+            self._touch_progress(message)
+
+    def set_progress(self, current: int, message: str | None = None) -> None:
+        with self._lock:
+            self._current = int(current)
+            self._touch_progress(message)
+
+    def _touch_progress(self, message: str | None) -> None:
+        self._progress_stage_no = self._stage_no
+        if message is not None:
+            self._progress_note = message
+        self._dirty = True
+        total = self._total
+        if total is not None and self._current > total and not self._over_total_warned:
+            self._over_total_warned = True
+            self._append(
+                "warning",
+                f"Progress {formatting.count(self._current)} exceeds the total of "
+                f"{formatting.count(total)}; percent is capped at 100",
+                {"current": self._current, "total": total},
+            )
+
+    # -- log lines -------------------------------------------------------------------------------
+
+    def debug(self, message: str, context: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self._append("debug", message, context)
+
+    def info(self, message: str, context: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self._append("info", message, context)
+
+    def milestone(self, message: str, context: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self._append("milestone", message, context)
+
+    def warning(self, message: str, context: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self._append("warning", message, context)
+
+    def error(self, message: str, context: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self._append("error", message, context)
+
+    warn = warning
+
+    def _append(self, level: str, message: str, context: dict[str, Any] | None) -> None:
+        if level in self._level_counts:
+            self._level_counts[level] += 1
+        if self._stored_lines >= self.max_log_lines:
+            self._dropped += 1
+            if self._dropped == 1:
+                self._push(
+                    "warning",
+                    f"Log limit of {formatting.count(self.max_log_lines)} lines reached; "
+                    "further lines are counted, not stored",
+                    None,
+                )
+            return
+        self._stored_lines += 1
+        ctx = redact(context, self._sensitive) if context else None
+        self._push(level, str(message), ctx)  # type: ignore[arg-type]
+
+    def _push(self, level: str, message: str, context: dict[str, Any] | None) -> None:
+        self._seq += 1
+        line = LogLine(
+            self.run_id,
+            self._seq,
+            level,
+            self._stage,
+            message,
+            context,
+            datetime.now(UTC),
+            self.attempt,
+        )
+        self._pending.append(line)
+        self._dirty = True
+        if self._echo is not None:
+            self._echo(line)
+        if self._on_pending is not None and len(self._pending) == self._threshold:
+            self._on_pending(self)
+
+    # -- outcome and summary ---------------------------------------------------------------------
+
+    def add_outcome(self, key: str, count: int | float = 1) -> None:
+        with self._lock:
+            self._outcome[key] = self._outcome.get(key, 0) + count
+            self._dirty = True
+
+    def outcome(self) -> dict[str, int | float]:
+        """Counters in first-reported order, then line-count `errors`/`warnings` when not given."""
+        with self._lock:
+            return self._outcome_locked()
+
+    def _outcome_locked(self) -> dict[str, int | float]:
+        out = dict(self._outcome)
+        for key, level in (("errors", "error"), ("warnings", "warning")):
+            if key not in out and self._level_counts[level]:
+                out[key] = self._level_counts[level]
+        return out
+
+    @property
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self._started) * 1000)
+
+    def get_elapsed_ms(self) -> int:
+        return self.elapsed_ms
+
+    @property
+    def summary(self) -> str | None:
+        return self._summary
+
+    def log_summary(self, verb: str = "Completed in") -> str:
+        """Log the final milestone line once; later calls return the same line."""
+        with self._lock:
+            if self._summary is not None:
+                return self._summary
+            processed = (
+                self._current if (self._total is not None or self._progress_stage_no >= 0) else None
+            )
+            text = formatting.summary(
+                verb, self.elapsed_ms, processed, self._outcome_locked().items(), self._dropped
+            )
+            self._summary = text
+            self._push("milestone", text, None)
+            return text
+
+    async def save_outcome(self) -> None:
+        """Persist the outcome now (it is also saved with every flush)."""
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Persist everything recorded so far; returns after the commit."""
+        flusher = getattr(self, "_flusher", None)
+        if flusher is not None:
+            await flusher.flush()
+
+    # -- draining (the flusher's side) ------------------------------------------------------------
+
+    @property
+    def has_warnings(self) -> bool:
+        return bool(self._level_counts["warning"] or self._level_counts["error"])
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def drain(self) -> Feedback | None:
+        """Take pending lines and the latest state as one batch; None when nothing changed."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            lines, self._pending = self._pending, []
+            self._dirty = False
+            return Feedback(
+                run_id=self.run_id,
+                attempt=self.attempt,
+                logs=lines,
+                stage=self._stage,
+                progress_current=self._current,
+                progress_total=self._total,
+                entity_type=self._entity_type,
+                progress_message=self._progress_message(),
+                outcome=self._outcome_locked(),
+                has_warnings=self.has_warnings,
+                summary=self._summary,
+            )
+
+    def requeue(self, batch: Feedback) -> None:
+        """Put a batch back after a failed write, so nothing recorded is lost."""
+        with self._lock:
+            self._pending[:0] = batch.logs
+            self._dirty = True
+
+    def _progress_message(self) -> str | None:
+        show_counts = self._progress_stage_no == self._stage_no or (
+            self._total_stage_no == self._stage_no and self._total is not None
+        )
+        note = self._progress_note if show_counts else self._stage_note
+        if self._stage is None and not show_counts:
+            return None
+        return formatting.progress_message(
+            self._stage, self._current, self._total, show_counts=show_counts, note=note
+        )
+
+    def progress_snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "stage": self._stage,
+                "current": self._current,
+                "total": self._total,
+                "percent": formatting.percent(self._current, self._total),
+                "message": self._progress_message(),
+                "entityType": self._entity_type,
+            }

@@ -1,0 +1,113 @@
+"""Writes every dirty JobLogger in one transaction per tick, then publishes the change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from .feedback import JobLogger
+from .stores.base import Feedback
+
+log = logging.getLogger("jobglass.flusher")
+
+WriteBatch = Callable[[Sequence[Feedback]], Awaitable[list[bool]]]
+Published = Callable[[Sequence[Feedback]], None]
+
+
+class FeedbackFlusher:
+    """One per process: coalesces progress, batches log rows, fences lost attempts."""
+
+    def __init__(self, write: WriteBatch, publish: Published, interval: float = 0.1) -> None:
+        self._write = write
+        self._publish = publish
+        self.interval = interval
+        self._loggers: dict[tuple[int, int], JobLogger] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.flushes = 0
+        self.rows = 0
+
+    def attach(self, logger: JobLogger) -> None:
+        self._loggers[(logger.run_id, logger.attempt)] = logger
+        logger._flusher = self  # type: ignore[attr-defined]
+        logger._on_pending = self._nudge
+        self._ensure_started()
+
+    async def detach(self, logger: JobLogger) -> None:
+        """Final flush of this logger, then forget it."""
+        await self.flush()
+        self._loggers.pop((logger.run_id, logger.attempt), None)
+
+    def _nudge(self, _logger: JobLogger) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def _ensure_started(self) -> None:
+        if self._task is None or self._task.done():
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.create_task(self._run(), name="jobglass-flusher")
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # the store is down: keep the buffers, try again next tick
+                log.exception("feedback flush failed; retrying")
+                await asyncio.sleep(min(1.0, self.interval * 10))
+
+    async def flush(self) -> None:
+        """Drain all loggers and write them in one transaction."""
+        async with self._lock:
+            loggers = list(self._loggers.values())
+            batches: list[Feedback] = []
+            owners: list[JobLogger] = []
+            for logger in loggers:
+                if logger.lost:
+                    continue
+                batch = logger.drain()
+                if batch is not None:
+                    batches.append(batch)
+                    owners.append(logger)
+            if not batches:
+                return
+            try:
+                accepted = await self._write(batches)
+            except BaseException:
+                for logger, batch in zip(owners, batches, strict=True):
+                    logger.requeue(batch)
+                raise
+            self.flushes += 1
+            published = []
+            for logger, batch, ok in zip(owners, batches, accepted, strict=True):
+                if ok:
+                    self.rows += len(batch.logs)
+                    published.append(batch)
+                else:
+                    logger.lost = True
+            if published:
+                self._publish(published)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await self.flush()

@@ -1,0 +1,213 @@
+"""Runs one attempt of one run: context, handler, timeout, cancellation, finalization."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .context import JobContext
+from .errors import FatalError, JobCancelled, JobTimeout, LeaseLost, TransientError
+from .feedback import JobLogger
+from .jobs import BaseJob, JobDefinition, retry_delay
+from .models import Run, RunStatus, iso
+from .stores.base import Finish
+
+if TYPE_CHECKING:
+    from .app import JobGlass
+
+#: Wraps the handler call; cross-cutting features (metrics, tracing, logging context).
+AttemptMiddleware = Callable[[JobContext, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+@dataclass
+class AttemptResult:
+    finish: Finish
+    run: Run
+    error: BaseException | None
+
+
+def error_info(err: BaseException, attempt: int) -> dict[str, Any]:
+    return {
+        "type": type(err).__name__,
+        "message": str(err) or type(err).__name__,
+        "traceback": "".join(traceback.format_exception(err)),
+        "attempt": attempt,
+        "at": iso(datetime.now(UTC)),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str))
+
+
+class AttemptRunner:
+    """Executes attempts for run_job and the worker alike."""
+
+    def __init__(self, app: JobGlass, executor: Executor | None) -> None:
+        self.app = app
+        self.executor = executor
+
+    def make_context(self, run: Run, logger: JobLogger) -> JobContext:
+        return JobContext(
+            run_id=run.id,
+            job_name=run.job_name,
+            log=logger,
+            attempt=run.attempt,
+            max_attempts=run.max_attempts,
+            params=dict(run.params),
+            queue=run.queue,
+            trigger=run.trigger,
+            scope=run.scope,
+            algorithm_version=run.algorithm_version,
+            correlation_id=run.correlation_id,
+            tenant_id=run.tenant_id,
+            user_id=run.user_id,
+            job_id=run.job_id,
+            fire_time=run.fire_time,
+            next_fire_time=run.next_fire_time,
+            app=self.app,
+        )
+
+    async def run_attempt(
+        self, definition: JobDefinition, run: Run, ctx: JobContext
+    ) -> AttemptResult:
+        """Call the handler and decide the attempt's end. Never raises for a job's error."""
+        logger = ctx.log
+        started = time.monotonic()
+        error: BaseException | None = None
+        result: Any = None
+        try:
+            result = await self._call(definition, run, ctx)
+        except BaseException as err:
+            error = err
+            if isinstance(err, asyncio.CancelledError) and not ctx.cancelled:
+                raise  # the process itself is being torn down
+        duration_ms = int((time.monotonic() - started) * 1000)
+        status, retry_at, info = self._decide(definition, run, ctx, error)
+        if info is not None:
+            logger.error(
+                f"Attempt {run.attempt} failed: {info['type']}: {info['message']}",
+                {"errorType": info["type"], "attempt": run.attempt},
+            )
+        verb = {
+            RunStatus.SUCCESS: "Completed in",
+            RunStatus.CANCELLED: "Cancelled after",
+        }.get(status, "Failed after")
+        if status == RunStatus.RETRYING:
+            verb = "Attempt failed after"
+        logger.log_summary(verb)
+        finish = Finish(
+            run_id=run.id,
+            attempt=run.attempt,
+            status=status,
+            result=_jsonable(result) if status == RunStatus.SUCCESS else None,
+            error=info,
+            retry_at=retry_at,
+            duration_ms=duration_ms,
+        )
+        return AttemptResult(finish, run, error)
+
+    async def _call(self, definition: JobDefinition, run: Run, ctx: JobContext) -> Any:
+        handler = definition.func
+        params = dict(run.params)
+        if isinstance(handler, type) and issubclass(handler, BaseJob):
+            instance = handler()
+            call: Callable[..., Any] = instance.execute
+        else:
+            call = handler
+
+        async def invoke() -> Any:
+            if definition.is_async:
+                return await call(ctx, **params)
+            loop = asyncio.get_running_loop()
+            cvars = contextvars.copy_context()
+            return await loop.run_in_executor(self.executor, lambda: cvars.run(call, ctx, **params))
+
+        async def through_middleware() -> Any:
+            nxt: Callable[[], Awaitable[Any]] = invoke
+            for mw in reversed(self.app.middleware):
+                nxt = _bind(mw, ctx, nxt)
+            return await nxt()
+
+        task = asyncio.ensure_future(through_middleware())
+        watcher = asyncio.ensure_future(self._watch(ctx, task, run.timeout))
+        try:
+            return await task
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch(
+        self, ctx: JobContext, task: asyncio.Future[Any], timeout: float | None
+    ) -> None:
+        """Hard stops: a lost lease, the timeout, or shutdown cancel the handler's task.
+
+        A cancel requested by a user is cooperative (`ctx.cancelled`) until the timeout.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not task.done():
+            await asyncio.sleep(0.05)
+            hard = False
+            if ctx.log.lost:
+                ctx.cancel_reason = "lease lost"
+                hard = True
+            elif deadline is not None and time.monotonic() >= deadline:
+                if not ctx.cancelled:
+                    ctx.cancel_reason = "timeout"
+                hard = True
+            elif ctx.cancel_reason == "shutdown":
+                hard = True
+            if hard:
+                ctx._cancel.set()
+                task.cancel()
+                return
+
+    def _decide(
+        self, definition: JobDefinition, run: Run, ctx: JobContext, error: BaseException | None
+    ) -> tuple[RunStatus, datetime | None, dict[str, Any] | None]:
+        if error is None:
+            return RunStatus.SUCCESS, None, None
+        if isinstance(error, asyncio.CancelledError | JobCancelled):
+            if ctx.cancel_reason == "timeout":
+                error = JobTimeout(f"timed out after {run.timeout:g}s")
+            elif ctx.cancel_reason == "lease lost":
+                error = LeaseLost("this worker lost the run's lease")
+            elif ctx.cancel_reason == "shutdown":
+                info = error_info(JobCancelled("worker shutting down"), run.attempt)
+                return RunStatus.RETRYING, datetime.now(UTC), info
+            else:
+                info = error_info(JobCancelled(ctx.cancel_reason or "cancelled"), run.attempt)
+                return RunStatus.CANCELLED, None, info
+        info = error_info(error, run.attempt)
+        if isinstance(error, FatalError):
+            return RunStatus.FAILED, None, info
+        limit = run.max_attempts
+        if isinstance(error, TransientError):
+            limit = max(limit, definition.retry.transient_attempts)
+        if run.attempt < limit:
+            delay = retry_delay(run.retry, run.attempt, definition.retry)
+            return RunStatus.RETRYING, datetime.now(UTC) + timedelta(seconds=delay), info
+        return RunStatus.FAILED, None, info
+
+
+def _bind(
+    mw: AttemptMiddleware, ctx: JobContext, nxt: Callable[[], Awaitable[Any]]
+) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return await mw(ctx, nxt)
+
+    return call

@@ -1,0 +1,197 @@
+"""The only door to the database: a narrow async interface named after domain actions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..models import LogLine, RetryPolicy, Run, RunStatus
+
+
+@dataclass(slots=True)
+class NewRun:
+    """A run to create (enqueue or in-process run_job)."""
+
+    job_name: str
+    queue: str = "default"
+    params: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
+    run_at: datetime | None = None  # None: now
+    job_id: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+    trigger: str = "API"
+    scope: str = "system"
+    algorithm_version: str | None = None
+    correlation_id: str | None = None
+    tenant_id: str | None = None
+    user_id: str | None = None
+    concurrency_key: str | None = None
+    trace_context: dict[str, str] = field(default_factory=dict)
+    keep_completed: int | None = None
+    keep_failed: int | None = None
+    schedule_name: str | None = None
+    fire_time: datetime | None = None
+    next_fire_time: datetime | None = None
+    # in-process runs start RUNNING, owned by `worker_id`, attempt 1
+    start_running: bool = False
+    worker_id: str | None = None
+    lease_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    run: Run
+    created: bool  # False: an existing live run with the same job_id was returned
+
+
+@dataclass(slots=True)
+class ClaimParams:
+    worker_id: str
+    queues: Sequence[str]
+    limit: int
+    lease_seconds: float
+
+
+@dataclass(slots=True)
+class Feedback:
+    """One flush of a JobLogger: new log rows plus the latest progress and outcome."""
+
+    run_id: int
+    attempt: int
+    logs: list[LogLine]
+    stage: str | None
+    progress_current: int
+    progress_total: int | None
+    entity_type: str | None
+    progress_message: str | None
+    outcome: dict[str, int | float]
+    has_warnings: bool
+    summary: str | None = None
+
+
+@dataclass(slots=True)
+class Finish:
+    """End of an attempt: final status, or RETRYING with the next run time."""
+
+    run_id: int
+    attempt: int
+    status: RunStatus
+    result: Any = None
+    error: dict[str, Any] | None = None
+    retry_at: datetime | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(slots=True)
+class RunFilter:
+    status: Sequence[str] = ()
+    job_name: str | None = None
+    queue: str | None = None
+    tenant_id: str | None = None
+    correlation_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = None
+    before_id: int | None = None  # cursor: runs with a smaller id (newest first)
+    limit: int = 50
+
+
+@dataclass(slots=True)
+class WorkerInfo:
+    id: str
+    hostname: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    started_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    running: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        from ..models import iso
+
+        return {
+            "id": self.id,
+            "hostname": self.hostname,
+            "pid": self.pid,
+            "queues": self.queues,
+            "concurrency": self.concurrency,
+            "startedAt": iso(self.started_at),
+            "heartbeatAt": iso(self.heartbeat_at),
+            "running": self.running,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """What a heartbeat learns: runs to cancel, and runs this worker no longer owns."""
+
+    cancel_requested: frozenset[int]
+    lost: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A change other processes must see: run status, progress, outcome, new log rows."""
+
+    id: int
+    run_id: int
+    kind: str
+    log_from: int
+    log_to: int
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class Retention:
+    keep_completed: int | None = None
+    keep_failed: int | None = None
+    max_age_days: float | None = None
+
+
+Notify = Callable[[str, str], Awaitable[None] | None]
+
+
+class Store(Protocol):
+    """Everything jobglass stores. Implementations: SQLite and PostgreSQL."""
+
+    url: str
+    #: True when other processes' changes arrive by notification (PG); False: poll `events_after`.
+    pushes_events: bool
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def migrate(self) -> int: ...
+    async def schema_version(self) -> int: ...
+
+    async def create_runs(self, runs: Sequence[NewRun], *, conn: Any = None) -> list[Created]: ...
+    async def claim_runs(self, params: ClaimParams) -> list[Run]: ...
+    async def write_feedback(self, batches: Sequence[Feedback]) -> list[bool]: ...
+    async def finish_runs(self, finishes: Sequence[Finish]) -> list[bool]: ...
+    async def reclaim_expired(self) -> list[Run]: ...
+
+    async def get_run(self, run_id: int) -> Run | None: ...
+    async def get_logs(
+        self, run_id: int, *, min_level: str | None, limit: int, after: int | None
+    ) -> list[LogLine]: ...
+    async def list_runs(self, flt: RunFilter) -> list[Run]: ...
+
+    async def request_cancel(self, run_id: int) -> Run | None: ...
+    async def requeue(self, run_id: int) -> Run | None: ...
+    async def delete_run(self, run_id: int) -> bool: ...
+
+    async def upsert_worker(self, worker: WorkerInfo) -> None: ...
+    async def heartbeat(
+        self, worker_id: str, runs: Sequence[tuple[int, int]], lease_seconds: float
+    ) -> Heartbeat: ...
+    async def remove_worker(self, worker_id: str) -> None: ...
+    async def list_workers(self, stale_after: float) -> list[WorkerInfo]: ...
+    async def queue_stats(self) -> dict[str, dict[str, Any]]: ...
+
+    async def prune(self, retention: dict[str, Retention], default: Retention) -> int: ...
+    async def events_after(self, cursor: int, limit: int = 500) -> list[Event]: ...
+    async def last_event_id(self) -> int: ...
+    async def listen(self, channel_handler: Notify) -> None: ...

@@ -1,0 +1,91 @@
+"""Row decoding shared by both stores; each passes its own time and JSON decoders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..models import LogLine, RetryPolicy, Run, RunStatus
+
+TimeDecoder = Callable[[Any], datetime | None]
+
+
+def epoch_to_dt(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(float(value), UTC)
+
+
+def aware(value: Any) -> datetime | None:
+    return value if value is None else value.astimezone(UTC)
+
+
+def from_json_text(value: Any) -> Any:
+    if value is None or not isinstance(value, str | bytes):
+        return value
+    return json.loads(value)
+
+
+def run_from_row(row: Mapping[str, Any], t: TimeDecoder) -> Run:
+    j = from_json_text
+    return Run(
+        id=int(row["id"]),
+        job_name=row["job_name"],
+        queue=row["queue"],
+        status=RunStatus(row["status"]),
+        priority=int(row["priority"]),
+        params=j(row["params"]) or {},
+        attempt=int(row["attempt"]),
+        max_attempts=int(row["max_attempts"]),
+        retry=RetryPolicy.from_json(j(row["retry"])),
+        timeout=row["timeout"],
+        job_id=row["job_id"],
+        trigger=row["trigger"],
+        scope=row["scope"],
+        algorithm_version=row["algorithm_version"],
+        correlation_id=row["correlation_id"],
+        tenant_id=row["tenant_id"],
+        user_id=row["user_id"],
+        concurrency_key=row["concurrency_key"],
+        run_at=t(row["run_at"]),
+        created_at=t(row["created_at"]),
+        started_at=t(row["started_at"]),
+        finished_at=t(row["finished_at"]),
+        duration_ms=row["duration_ms"],
+        lease_expires_at=t(row["lease_expires_at"]),
+        worker_id=row["worker_id"],
+        cancel_requested=bool(row["cancel_requested"]),
+        stage=row["stage"],
+        progress_current=int(row["progress_current"]),
+        progress_total=row["progress_total"],
+        entity_type=row["entity_type"],
+        progress_message=row["progress_message"],
+        outcome=j(row["outcome"]) or {},
+        summary=row["summary"],
+        has_warnings=bool(row["has_warnings"]),
+        log_seq=int(row["log_seq"]),
+        result=j(row["result"]),
+        error=j(row["error"]),
+        errors=j(row["errors"]) or [],
+        trace_context=j(row["trace_context"]) or {},
+        schedule_name=row["schedule_name"],
+        fire_time=t(row["fire_time"]),
+        next_fire_time=t(row["next_fire_time"]),
+        keep_completed=row["keep_completed"],
+        keep_failed=row["keep_failed"],
+    )
+
+
+def log_from_row(row: Mapping[str, Any], t: TimeDecoder) -> LogLine:
+    created = t(row["created_at"])
+    assert created is not None
+    return LogLine(
+        run_id=int(row["run_id"]),
+        seq=int(row["seq"]),
+        level=row["level"],
+        stage=row["stage"],
+        message=row["message"],
+        context=from_json_text(row["context"]),
+        created_at=created,
+        attempt=int(row["attempt"]),
+    )

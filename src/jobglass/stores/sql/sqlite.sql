@@ -1,0 +1,164 @@
+-- Named queries of the SQLite store. Times are REAL unix seconds, JSON is TEXT.
+
+-- name: insert_run
+INSERT INTO runs (
+    job_name, queue, status, priority, run_at, job_id, params, attempt, max_attempts, retry,
+    timeout, trigger, scope, algorithm_version, correlation_id, tenant_id, user_id,
+    concurrency_key, trace_context, created_at, started_at, lease_expires_at, worker_id,
+    schedule_name, fire_time, next_fire_time, keep_completed, keep_failed
+) VALUES (
+    :job_name, :queue, :status, :priority, :run_at, :job_id, :params, :attempt, :max_attempts,
+    :retry, :timeout, :trigger, :scope, :algorithm_version, :correlation_id, :tenant_id,
+    :user_id, :concurrency_key, :trace_context, :created_at, :started_at, :lease_expires_at,
+    :worker_id, :schedule_name, :fire_time, :next_fire_time, :keep_completed, :keep_failed
+)
+ON CONFLICT (job_id) WHERE job_id IS NOT NULL AND status IN ('QUEUED', 'RETRYING', 'RUNNING')
+DO NOTHING
+RETURNING *;
+
+-- name: live_run_by_job_id
+SELECT * FROM runs
+WHERE job_id = :job_id AND status IN ('QUEUED', 'RETRYING', 'RUNNING');
+
+-- name: claim_candidates
+SELECT id, concurrency_key FROM runs INDEXED BY runs_claim
+WHERE status IN ('QUEUED', 'RETRYING') AND queue IN (SELECT value FROM json_each(:queues))
+  AND run_at <= :now
+ORDER BY priority DESC, run_at, id
+LIMIT :limit;
+
+-- name: running_concurrency_keys
+SELECT concurrency_key FROM runs
+WHERE status = 'RUNNING' AND concurrency_key IN (SELECT value FROM json_each(:keys));
+
+-- name: claim_run
+UPDATE runs SET
+    status = 'RUNNING', attempt = attempt + 1, worker_id = :worker_id,
+    lease_expires_at = :lease_until, started_at = :now, cancel_requested = 0
+WHERE id = :id AND status IN ('QUEUED', 'RETRYING')
+RETURNING *;
+
+-- name: update_feedback
+UPDATE runs SET
+    stage = :stage, progress_current = :progress_current, progress_total = :progress_total,
+    entity_type = :entity_type, progress_message = :progress_message, outcome = :outcome,
+    has_warnings = :has_warnings, log_seq = MAX(log_seq, :log_seq),
+    summary = COALESCE(:summary, summary)
+WHERE id = :run_id AND attempt = :attempt AND status = 'RUNNING'
+RETURNING id;
+
+-- name: insert_log
+INSERT INTO run_logs (run_id, seq, attempt, level, stage, message, context, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_event
+INSERT INTO events (run_id, kind, log_from, log_to, created_at)
+VALUES (:run_id, :kind, :log_from, :log_to, :now);
+
+-- name: finish_run
+UPDATE runs SET
+    status = :status, result = :result, error = COALESCE(:error, error),
+    errors = CASE WHEN :error IS NULL THEN errors ELSE json_insert(errors, '$[#]', json(:error)) END,
+    finished_at = :finished_at, duration_ms = :duration_ms, run_at = COALESCE(:retry_at, run_at),
+    lease_expires_at = NULL, worker_id = CASE WHEN :status = 'RETRYING' THEN NULL ELSE worker_id END,
+    cancel_requested = 0
+WHERE id = :run_id AND attempt = :attempt AND status = 'RUNNING'
+RETURNING id;
+
+-- name: expired_runs
+SELECT * FROM runs INDEXED BY runs_running_lease
+WHERE status = 'RUNNING' AND lease_expires_at < :now;
+
+-- name: get_run
+SELECT * FROM runs WHERE id = :id;
+
+-- name: get_logs
+SELECT * FROM run_logs
+WHERE run_id = :run_id AND seq > :after
+  AND level IN (SELECT value FROM json_each(:levels))
+ORDER BY seq
+LIMIT :limit;
+
+-- name: cancel_queued
+UPDATE runs SET status = 'CANCELLED', finished_at = :now, lease_expires_at = NULL,
+    error = :error, errors = json_insert(errors, '$[#]', json(:error))
+WHERE id = :id AND status IN ('QUEUED', 'RETRYING')
+RETURNING *;
+
+-- name: cancel_running
+UPDATE runs SET cancel_requested = 1
+WHERE id = :id AND status = 'RUNNING'
+RETURNING *;
+
+-- name: requeue
+UPDATE runs SET status = 'QUEUED', run_at = :now, finished_at = NULL, duration_ms = NULL,
+    max_attempts = attempt + MAX(1, max_attempts - attempt), cancel_requested = 0,
+    result = NULL, summary = NULL
+WHERE id = :id AND status IN ('FAILED', 'CANCELLED')
+RETURNING *;
+
+-- name: delete_run_logs
+DELETE FROM run_logs WHERE run_id = :id;
+
+-- name: delete_run
+DELETE FROM runs WHERE id = :id AND status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+RETURNING id;
+
+-- name: upsert_worker
+INSERT INTO workers (id, hostname, pid, queues, concurrency, started_at, heartbeat_at)
+VALUES (:id, :hostname, :pid, :queues, :concurrency, :now, :now)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+
+-- name: touch_worker
+UPDATE workers SET heartbeat_at = :now WHERE id = :id;
+
+-- name: renew_lease
+UPDATE runs SET lease_expires_at = :lease_until
+WHERE id = :run_id AND attempt = :attempt AND status = 'RUNNING'
+RETURNING id, cancel_requested;
+
+-- name: remove_worker
+DELETE FROM workers WHERE id = :id;
+
+-- name: list_workers
+SELECT w.*, (SELECT COUNT(*) FROM runs r WHERE r.status = 'RUNNING' AND r.worker_id = w.id)
+    AS running
+FROM workers w WHERE w.heartbeat_at >= :since ORDER BY w.started_at;
+
+-- name: delete_stale_workers
+DELETE FROM workers WHERE heartbeat_at < :before;
+
+-- name: queue_counts
+SELECT queue,
+    SUM(CASE WHEN status = 'QUEUED' AND run_at <= :now THEN 1 ELSE 0 END) AS waiting,
+    SUM(CASE WHEN status = 'QUEUED' AND run_at > :now THEN 1 ELSE 0 END) AS delayed,
+    SUM(CASE WHEN status = 'RUNNING' THEN 1 ELSE 0 END) AS active,
+    SUM(CASE WHEN status = 'RETRYING' THEN 1 ELSE 0 END) AS retrying,
+    SUM(CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END) AS completed,
+    SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END) AS failed,
+    SUM(CASE WHEN status = 'CANCELLED' THEN 1 ELSE 0 END) AS cancelled,
+    MIN(CASE WHEN status IN ('QUEUED', 'RETRYING') AND run_at <= :now THEN run_at END)
+        AS oldest_waiting
+FROM runs GROUP BY queue ORDER BY queue;
+
+-- name: prune_candidates
+SELECT id FROM runs INDEXED BY runs_finished
+WHERE job_name = :job_name AND status = :status
+ORDER BY finished_at DESC, id DESC
+LIMIT -1 OFFSET :keep;
+
+-- name: prune_older
+SELECT id FROM runs INDEXED BY runs_finished
+WHERE job_name = :job_name AND status = :status AND finished_at < :before;
+
+-- name: finished_job_names
+SELECT DISTINCT job_name FROM runs WHERE status IN ('SUCCESS', 'FAILED', 'CANCELLED');
+
+-- name: events_after
+SELECT * FROM events WHERE id > :cursor ORDER BY id LIMIT :limit;
+
+-- name: last_event_id
+SELECT COALESCE(MAX(id), 0) FROM events;
+
+-- name: prune_events
+DELETE FROM events WHERE created_at < :before;

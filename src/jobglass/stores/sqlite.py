@@ -1,0 +1,591 @@
+"""Embedded SQLite store: zero setup, WAL, one machine, one or more local processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import SchemaTooNew
+from ..models import LogLine, Run, RunStatus
+from . import queries
+from .base import (
+    ClaimParams,
+    Created,
+    Event,
+    Feedback,
+    Finish,
+    Heartbeat,
+    NewRun,
+    Notify,
+    Retention,
+    RunFilter,
+    WorkerInfo,
+)
+from .filters import levels_at_or_above, run_filter_sql
+from .rows import epoch_to_dt, log_from_row, run_from_row
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def sqlite_path(url: str) -> str:
+    """`sqlite:///rel.db`, `sqlite:////abs.db` or a bare path."""
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///") :]
+    if url.startswith("sqlite://"):
+        return url[len("sqlite://") :]
+    return url
+
+
+class SQLiteStore:
+    """Writes go through one connection on one thread (SQLite has one writer anyway)."""
+
+    pushes_events = False
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self.q = queries.load("sqlite")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="jobglass-sqlite-w")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="jobglass-sqlite-r")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    async def open(self) -> None:
+        if self._wconn is not None:
+            return
+        if self.path not in ("", ":memory:"):
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._wconn = await loop.run_in_executor(self._writer, self._connect)
+        self._rconn = await loop.run_in_executor(self._reader, self._connect)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._wconn is not None:
+            conn, self._wconn = self._wconn, None
+            await loop.run_in_executor(self._writer, conn.close)
+        if self._rconn is not None:
+            rconn, self._rconn = self._rconn, None
+            await loop.run_in_executor(self._reader, rconn.close)
+        self._writer.shutdown(wait=False)
+        self._reader.shutdown(wait=False)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in one IMMEDIATE transaction on the writer thread."""
+        if self._wconn is None:
+            await self.open()
+
+        def tx() -> T:
+            conn = self._wconn
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return out
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer, tx)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._rconn is None:
+            await self.open()
+
+        def run() -> T:
+            assert self._rconn is not None
+            return fn(self._rconn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._reader, run)
+
+    # -- schema -----------------------------------------------------------------------------
+
+    async def migrate(self) -> int:
+        known = queries.migrations("sqlite")
+
+        def apply(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            version = int(current.fetchone()[0])
+            if version > len(known):
+                raise SchemaTooNew(
+                    f"database schema is version {version}, this jobglass knows {len(known)}:"
+                    " upgrade jobglass"
+                )
+            for number, name, sql in known[version:]:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, time.time())
+                )
+                version = number
+            return version
+
+        return await self._write(apply)
+
+    async def schema_version(self) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            try:
+                row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            except sqlite3.OperationalError:
+                return 0
+            return int(row.fetchone()[0])
+
+        return await self._read(read)
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def _run_args(self, new: NewRun, now: float) -> dict[str, Any]:
+        running = new.start_running
+        return {
+            "job_name": new.job_name,
+            "queue": new.queue,
+            "status": RunStatus.RUNNING if running else RunStatus.QUEUED,
+            "priority": new.priority,
+            "run_at": _ts(new.run_at) or now,
+            "job_id": new.job_id,
+            "params": _dumps(new.params),
+            "attempt": 1 if running else 0,
+            "max_attempts": new.retry.attempts,
+            "retry": _dumps(new.retry.to_json()),
+            "timeout": new.timeout,
+            "trigger": new.trigger,
+            "scope": new.scope,
+            "algorithm_version": new.algorithm_version,
+            "correlation_id": new.correlation_id,
+            "tenant_id": new.tenant_id,
+            "user_id": new.user_id,
+            "concurrency_key": new.concurrency_key,
+            "trace_context": _dumps(new.trace_context or None),
+            "created_at": now,
+            "started_at": now if running else None,
+            "lease_expires_at": now + new.lease_seconds if running else None,
+            "worker_id": new.worker_id if running else None,
+            "schedule_name": new.schedule_name,
+            "fire_time": _ts(new.fire_time),
+            "next_fire_time": _ts(new.next_fire_time),
+            "keep_completed": new.keep_completed,
+            "keep_failed": new.keep_failed,
+        }
+
+    async def create_runs(self, runs: Sequence[NewRun], *, conn: Any = None) -> list[Created]:
+        if conn is not None:
+            raise TypeError("joining the caller's transaction is supported on PostgreSQL only")
+        now = time.time()
+        insert, existing = self.q["insert_run"], self.q["live_run_by_job_id"]
+
+        def write(c: sqlite3.Connection) -> list[Created]:
+            out = []
+            for new in runs:
+                row = c.execute(insert, self._run_args(new, now)).fetchone()
+                if row is not None:
+                    out.append(Created(run_from_row(row, epoch_to_dt), True))
+                    continue
+                old = c.execute(existing, {"job_id": new.job_id}).fetchone()
+                out.append(Created(run_from_row(old, epoch_to_dt), False))
+            return out
+
+        return await self._write(write)
+
+    async def claim_runs(self, params: ClaimParams) -> list[Run]:
+        q = self.q
+
+        def claim(c: sqlite3.Connection) -> list[Run]:
+            now = time.time()
+            cands = c.execute(
+                q["claim_candidates"],
+                {"queues": json.dumps(list(params.queues)), "now": now, "limit": params.limit},
+            ).fetchall()
+            if not cands:
+                return []
+            keys = {r["concurrency_key"] for r in cands if r["concurrency_key"] is not None}
+            busy: set[str] = set()
+            if keys:
+                rows = c.execute(q["running_concurrency_keys"], {"keys": json.dumps(list(keys))})
+                busy = {r[0] for r in rows}
+            claimed = []
+            args = {
+                "worker_id": params.worker_id,
+                "now": now,
+                "lease_until": now + params.lease_seconds,
+            }
+            for cand in cands:
+                key = cand["concurrency_key"]
+                if key is not None:
+                    if key in busy:
+                        continue
+                    busy.add(key)
+                row = c.execute(q["claim_run"], {**args, "id": cand["id"]}).fetchone()
+                if row is not None:
+                    claimed.append(run_from_row(row, epoch_to_dt))
+            return claimed
+
+        return await self._write(claim)
+
+    async def write_feedback(self, batches: Sequence[Feedback]) -> list[bool]:
+        q = self.q
+
+        def write(c: sqlite3.Connection) -> list[bool]:
+            now = time.time()
+            accepted = []
+            for fb in batches:
+                last_seq = fb.logs[-1].seq if fb.logs else 0
+                row = c.execute(
+                    q["update_feedback"],
+                    {
+                        "run_id": fb.run_id,
+                        "attempt": fb.attempt,
+                        "stage": fb.stage,
+                        "progress_current": fb.progress_current,
+                        "progress_total": fb.progress_total,
+                        "entity_type": fb.entity_type,
+                        "progress_message": fb.progress_message,
+                        "outcome": json.dumps(fb.outcome),
+                        "has_warnings": int(fb.has_warnings),
+                        "log_seq": last_seq,
+                        "summary": fb.summary,
+                    },
+                ).fetchone()
+                if row is None:
+                    accepted.append(False)
+                    continue
+                if fb.logs:
+                    c.executemany(
+                        q["insert_log"],
+                        [
+                            (
+                                line.run_id,
+                                line.seq,
+                                line.attempt,
+                                line.level,
+                                line.stage,
+                                line.message,
+                                _dumps(line.context),
+                                line.created_at.timestamp(),
+                            )
+                            for line in fb.logs
+                        ],
+                    )
+                first = fb.logs[0].seq if fb.logs else 0
+                c.execute(
+                    q["insert_event"],
+                    {
+                        "run_id": fb.run_id,
+                        "kind": "feedback",
+                        "log_from": first,
+                        "log_to": last_seq,
+                        "now": now,
+                    },
+                )
+                accepted.append(True)
+            return accepted
+
+        return await self._write(write)
+
+    async def finish_runs(self, finishes: Sequence[Finish]) -> list[bool]:
+        q = self.q
+
+        def write(c: sqlite3.Connection) -> list[bool]:
+            now = time.time()
+            done = []
+            for f in finishes:
+                final = f.status != RunStatus.RETRYING
+                row = c.execute(
+                    q["finish_run"],
+                    {
+                        "run_id": f.run_id,
+                        "attempt": f.attempt,
+                        "status": str(f.status),
+                        "result": _dumps(f.result),
+                        "error": _dumps(f.error),
+                        "finished_at": now if final else None,
+                        "duration_ms": f.duration_ms,
+                        "retry_at": _ts(f.retry_at),
+                    },
+                ).fetchone()
+                done.append(row is not None)
+                if row is not None:
+                    c.execute(
+                        q["insert_event"],
+                        {
+                            "run_id": f.run_id,
+                            "kind": "status",
+                            "log_from": 0,
+                            "log_to": 0,
+                            "now": now,
+                        },
+                    )
+            return done
+
+        return await self._write(write)
+
+    async def reclaim_expired(self) -> list[Run]:
+        def read(c: sqlite3.Connection) -> list[Run]:
+            rows = c.execute(self.q["expired_runs"], {"now": time.time()}).fetchall()
+            return [run_from_row(r, epoch_to_dt) for r in rows]
+
+        return await self._write(read)
+
+    async def get_run(self, run_id: int) -> Run | None:
+        def read(c: sqlite3.Connection) -> Run | None:
+            row = c.execute(self.q["get_run"], {"id": run_id}).fetchone()
+            return None if row is None else run_from_row(row, epoch_to_dt)
+
+        return await self._read(read)
+
+    async def get_logs(
+        self, run_id: int, *, min_level: str | None, limit: int, after: int | None
+    ) -> list[LogLine]:
+        args = {
+            "run_id": run_id,
+            "after": after or 0,
+            "levels": json.dumps(levels_at_or_above(min_level)),
+            "limit": limit,
+        }
+
+        def read(c: sqlite3.Connection) -> list[LogLine]:
+            return [log_from_row(r, epoch_to_dt) for r in c.execute(self.q["get_logs"], args)]
+
+        return await self._read(read)
+
+    async def list_runs(self, flt: RunFilter) -> list[Run]:
+        clause, args = run_filter_sql(flt, lambda n: f":{n}", _ts)
+        sql = f"SELECT * FROM runs{clause} ORDER BY id DESC LIMIT :limit"  # noqa: S608 - bound values
+
+        def read(c: sqlite3.Connection) -> list[Run]:
+            return [run_from_row(r, epoch_to_dt) for r in c.execute(sql, args)]
+
+        return await self._read(read)
+
+    async def request_cancel(self, run_id: int) -> Run | None:
+        q = self.q
+        error = json.dumps({"type": "Cancelled", "message": "cancelled before it started"})
+
+        def write(c: sqlite3.Connection) -> Run | None:
+            now = time.time()
+            row = c.execute(
+                q["cancel_queued"], {"id": run_id, "now": now, "error": error}
+            ).fetchone()
+            if row is None:
+                row = c.execute(q["cancel_running"], {"id": run_id}).fetchone()
+            if row is None:
+                row = c.execute(q["get_run"], {"id": run_id}).fetchone()
+                return None if row is None else run_from_row(row, epoch_to_dt)
+            c.execute(
+                q["insert_event"],
+                {"run_id": run_id, "kind": "status", "log_from": 0, "log_to": 0, "now": now},
+            )
+            return run_from_row(row, epoch_to_dt)
+
+        return await self._write(write)
+
+    async def requeue(self, run_id: int) -> Run | None:
+        q = self.q
+
+        def write(c: sqlite3.Connection) -> Run | None:
+            now = time.time()
+            row = c.execute(q["requeue"], {"id": run_id, "now": now}).fetchone()
+            if row is None:
+                return None
+            c.execute(
+                q["insert_event"],
+                {"run_id": run_id, "kind": "status", "log_from": 0, "log_to": 0, "now": now},
+            )
+            return run_from_row(row, epoch_to_dt)
+
+        return await self._write(write)
+
+    async def delete_run(self, run_id: int) -> bool:
+        q = self.q
+
+        def write(c: sqlite3.Connection) -> bool:
+            if c.execute(q["delete_run"], {"id": run_id}).fetchone() is None:
+                return False
+            c.execute(q["delete_run_logs"], {"id": run_id})
+            return True
+
+        return await self._write(write)
+
+    # -- workers ----------------------------------------------------------------------------
+
+    async def upsert_worker(self, worker: WorkerInfo) -> None:
+        args = {
+            "id": worker.id,
+            "hostname": worker.hostname,
+            "pid": worker.pid,
+            "queues": json.dumps(worker.queues),
+            "concurrency": worker.concurrency,
+            "now": time.time(),
+        }
+        await self._write(lambda c: c.execute(self.q["upsert_worker"], args))
+
+    async def heartbeat(
+        self, worker_id: str, runs: Sequence[tuple[int, int]], lease_seconds: float
+    ) -> Heartbeat:
+        q = self.q
+
+        def write(c: sqlite3.Connection) -> Heartbeat:
+            now = time.time()
+            c.execute(q["touch_worker"], {"id": worker_id, "now": now})
+            cancel, lost = set(), set()
+            for run_id, attempt in runs:
+                row = c.execute(
+                    q["renew_lease"],
+                    {"run_id": run_id, "attempt": attempt, "lease_until": now + lease_seconds},
+                ).fetchone()
+                if row is None:
+                    lost.add(run_id)
+                elif row["cancel_requested"]:
+                    cancel.add(run_id)
+            return Heartbeat(frozenset(cancel), frozenset(lost))
+
+        return await self._write(write)
+
+    async def remove_worker(self, worker_id: str) -> None:
+        await self._write(lambda c: c.execute(self.q["remove_worker"], {"id": worker_id}))
+
+    async def list_workers(self, stale_after: float) -> list[WorkerInfo]:
+        def read(c: sqlite3.Connection) -> list[WorkerInfo]:
+            rows = c.execute(self.q["list_workers"], {"since": time.time() - stale_after})
+            return [
+                WorkerInfo(
+                    id=r["id"],
+                    hostname=r["hostname"],
+                    pid=r["pid"],
+                    queues=json.loads(r["queues"]),
+                    concurrency=r["concurrency"],
+                    started_at=epoch_to_dt(r["started_at"]),
+                    heartbeat_at=epoch_to_dt(r["heartbeat_at"]),
+                    running=r["running"],
+                )
+                for r in rows
+            ]
+
+        return await self._read(read)
+
+    async def queue_stats(self) -> dict[str, dict[str, Any]]:
+        def read(c: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            now = time.time()
+            out: dict[str, dict[str, Any]] = {}
+            for r in c.execute(self.q["queue_counts"], {"now": now}):
+                stats = {
+                    k: int(r[k] or 0)
+                    for k in (
+                        "waiting",
+                        "delayed",
+                        "active",
+                        "retrying",
+                        "completed",
+                        "failed",
+                        "cancelled",
+                    )
+                }
+                oldest = r["oldest_waiting"]
+                stats["oldestWaitingAgeSeconds"] = (
+                    None if oldest is None else round(max(0.0, now - oldest), 3)
+                )
+                out[r["queue"]] = stats
+            return out
+
+        return await self._read(read)
+
+    # -- maintenance and events ---------------------------------------------------------------
+
+    async def prune(self, retention: dict[str, Retention], default: Retention) -> int:
+        q = self.q
+
+        def write(c: sqlite3.Connection) -> int:
+            now = time.time()
+            doomed: set[int] = set()
+            names = [r[0] for r in c.execute(q["finished_job_names"])]
+            for name in names:
+                rule = retention.get(name, default)
+                for status, keep in (
+                    ("SUCCESS", rule.keep_completed),
+                    ("FAILED", rule.keep_failed),
+                    ("CANCELLED", rule.keep_failed),
+                ):
+                    if keep is not None:
+                        rows = c.execute(
+                            q["prune_candidates"],
+                            {"job_name": name, "status": status, "keep": keep},
+                        )
+                        doomed.update(r[0] for r in rows)
+                    if rule.max_age_days is not None:
+                        before = now - rule.max_age_days * 86400
+                        rows = c.execute(
+                            q["prune_older"], {"job_name": name, "status": status, "before": before}
+                        )
+                        doomed.update(r[0] for r in rows)
+            for run_id in doomed:
+                if c.execute(q["delete_run"], {"id": run_id}).fetchone() is not None:
+                    c.execute(q["delete_run_logs"], {"id": run_id})
+            c.execute(q["prune_events"], {"before": now - 600})
+            c.execute(q["delete_stale_workers"], {"before": now - 86400})
+            return len(doomed)
+
+        return await self._write(write)
+
+    async def events_after(self, cursor: int, limit: int = 500) -> list[Event]:
+        def read(c: sqlite3.Connection) -> list[Event]:
+            rows = c.execute(self.q["events_after"], {"cursor": cursor, "limit": limit})
+            return [
+                Event(
+                    r["id"],
+                    r["run_id"],
+                    r["kind"],
+                    r["log_from"],
+                    r["log_to"],
+                    epoch_to_dt(r["created_at"]) or datetime.now(),
+                )
+                for r in rows
+            ]
+
+        return await self._read(read)
+
+    async def last_event_id(self) -> int:
+        return await self._read(lambda c: int(c.execute(self.q["last_event_id"]).fetchone()[0]))
+
+    async def listen(self, channel_handler: Notify) -> None:
+        """SQLite has no notifications; followers poll `events_after`."""
+        return None
+
+
+def _statements(sql: str) -> list[str]:
+    return [s.strip() for s in sql.split(";") if s.strip() and not _only_comments(s)]
+
+
+def _only_comments(chunk: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in chunk.splitlines())
