@@ -252,6 +252,8 @@ class _FieldParser:
             start, end = b.lo, b.hi
         elif "-" in base:
             left, _, right = base.partition("-")
+            if not left or not right:
+                raise self.error("is not a valid value or range", item)
             start, end = self.value(left), self.value(right)
             if start > end and not b.wrap:
                 raise self.error(f"has a range whose start {start} is after its end {end}", item)
@@ -600,8 +602,17 @@ class CronSchedule:
         Returns an aware datetime in the schedule's zone, or ``None`` when the
         schedule never fires again (e.g. its year field lies in the past).
         """
+        try:
+            best = self._next_instant(_utc_naive(after))
+        except OverflowError:  # beyond datetime's range (year 9999)
+            return None
+        if best is None:
+            return None
+        return best.replace(tzinfo=UTC).astimezone(self._tz)
+
+    def _next_instant(self, a: datetime) -> datetime | None:
+        """next_after() on naive UTC instants."""
         tz = self._tz
-        a = _utc_naive(after)
         w = a.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None, fold=0)
         best: datetime | None = None
         start = w
@@ -643,9 +654,7 @@ class CronSchedule:
                 best = instant if best is None else min(best, instant)
                 break
             wall = self._next_wall(wall)
-        if best is None:
-            return None
-        return best.replace(tzinfo=UTC).astimezone(tz)
+        return best
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
         """Fire times strictly after ``after``, in order (finite only if the year ends)."""
@@ -729,11 +738,12 @@ _INTERVAL_RE = re.compile(
 def parse_interval(text: str) -> timedelta:
     """``"4h"``, ``"15m"``, ``"30s"``, ``"1h30m"``, ``"2d"``, ``"1w"`` -> timedelta.
 
-    Units (``w d h m s``) must appear largest first and at most once; the total
-    must be positive.  Anything else raises :class:`CronError` (field ``"interval"``).
+    Units (``w d h m s``, lowercase so that ``m`` cannot be read as months) must
+    appear largest first and at most once; the total must be positive.  Anything
+    else raises :class:`CronError` (field ``"interval"``).
     """
     raw = text if isinstance(text, str) else repr(text)
-    s = raw.strip().lower()
+    s = raw.strip()
     m = _INTERVAL_RE.fullmatch(s) if s else None
     if m is None or not any(m.groupdict().values()):
         raise CronError(
@@ -809,12 +819,8 @@ def _join(words: Sequence[str]) -> str:
 
 
 def _describe_values(values: Sequence[int], name: Callable[[int], str]) -> str:
-    """Sorted ints -> "Monday through Friday", "1, 15 and 20", "every 3 from 1 through 10"."""
+    """Sorted ints -> "Monday through Friday", "1, 15 and 20"."""
     vals = list(values)
-    if len(vals) >= 3:
-        step = vals[1] - vals[0]
-        if step > 1 and all(b - a == step for a, b in pairwise(vals)):
-            return f"every {step} from {name(vals[0])} through {name(vals[-1])}"
     runs: list[str] = []
     i = 0
     while i < len(vals):
@@ -829,12 +835,28 @@ def _describe_values(values: Sequence[int], name: Callable[[int], str]) -> str:
     return _join(runs)
 
 
-def _step_from_zero(values: tuple[int, ...], size: int) -> int | None:
-    """n if values == 0, n, 2n, ... covering [0, size); else None."""
-    if len(values) < 2 or values[0] != 0:
+def _progression(values: Sequence[int]) -> int | None:
+    """The step if ``values`` (3 or more) is an arithmetic progression with step > 1."""
+    if len(values) < 3:
         return None
-    n = values[1]
-    return n if values == tuple(range(0, size, n)) else None
+    step = values[1] - values[0]
+    ok = step > 1 and all(b - a == step for a, b in pairwise(values))
+    return step if ok else None
+
+
+def _numbers(values: Sequence[int], unit: str, size: int) -> str:
+    """ "every minute", "every 15 minutes", "every 10 minutes from minute 10 through 50",
+    "minute 5", "minutes 0, 20 and 45"."""
+    if len(values) == size:
+        return f"every {unit}"
+    step = _progression(values)
+    if step is not None:
+        if values[0] == 0 and values[-1] + step >= size:
+            return f"every {step} {unit}s"
+        return f"every {step} {unit}s from {unit} {values[0]} through {values[-1]}"
+    if len(values) == 1:
+        return f"{unit} {values[0]}"
+    return f"{unit}s {_describe_values(values, str)}"
 
 
 def _plural(n: int, unit: str) -> str:
@@ -847,45 +869,34 @@ def _describe_time(s: _Spec) -> str:
     def clock(h: int, m: int, sec: int) -> str:
         return f"{h:02d}:{m:02d}:{sec:02d}" if s.explicit_seconds else f"{h:02d}:{m:02d}"
 
-    at_sec = f" at second {secs[0]}" if len(secs) == 1 and secs[0] else ""
     if len(secs) == 1 and len(mins) == 1 and len(hours) <= 4:
         return "At " + _join([clock(h, mins[0], secs[0]) for h in hours])
-    all_h, all_m = len(hours) == 24, len(mins) == 60
-    if all_h and all_m:
-        if len(secs) == 60:
-            return "Every second"
+    at_sec = f" at second {secs[0]}" if len(secs) == 1 and secs[0] else ""
+    if len(hours) == 24 and len(mins) == 60:
         if len(secs) == 1:
             return "Every minute" + at_sec
-        n = _step_from_zero(secs, 60)
-        if n:
-            return f"Every {n} seconds"
-        return f"At seconds {_describe_values(secs, str)} of every minute"
-    if all_h and len(secs) == 1:
-        n = _step_from_zero(mins, 60)
-        if n:
-            return f"Every {n} minutes" + at_sec
+        text = _numbers(secs, "second", 60)
+        return text[0].upper() + text[1:] if text.startswith("every") else f"At {text}"
+    if len(hours) == 24 and len(secs) == 1:
         if len(mins) == 1:
+            if mins[0] == 0 and not at_sec:
+                return "Every hour"
             return f"Every hour at minute {mins[0]}" + at_sec
-        return f"At minutes {_describe_values(mins, str)} of every hour" + at_sec
+        text = _numbers(mins, "minute", 60)
+        if text.startswith("every"):
+            return text[0].upper() + text[1:] + at_sec
+        return f"At {text}{at_sec} of every hour"
     if len(secs) == 1 and len(mins) == 1:
-        n = _step_from_zero(hours, 24)
-        if n:
-            extra = "" if mins[0] == 0 and secs[0] == 0 else f" at minute {mins[0]}" + at_sec
-            return f"Every {n} hours{extra}"
-        return f"At minute {mins[0]}{at_sec} past hours {_describe_values(hours, str)}"
-
-    def part(vals: tuple[int, ...], size: int, unit: str) -> str:
-        if len(vals) == size:
-            return f"every {unit}"
-        n = _step_from_zero(vals, size)
-        if n:
-            return f"every {n} {unit}s"
-        return f"{unit} {_describe_values(vals, str)}"
-
-    pieces = [part(mins, 60, "minute"), "past " + part(hours, 24, "hour")]
-    if s.explicit_seconds and secs != (0,):
-        pieces.insert(0, part(secs, 60, "second") + ",")
-    return ("At " + " ".join(pieces)).replace("At every", "Every")
+        text = _numbers(hours, "hour", 24)
+        if text.startswith("every") and mins[0] == 0 and secs[0] == 0:
+            return text[0].upper() + text[1:]
+        past = f"At minute {mins[0]}{at_sec} past "
+        return past + (text if text.startswith("every") else "hours " + text.split(" ", 1)[1])
+    pieces = [_numbers(mins, "minute", 60), "past " + _numbers(hours, "hour", 24)]
+    if secs != (0,):
+        pieces.insert(0, _numbers(secs, "second", 60) + ",")
+    text = " ".join(pieces)
+    return text[0].upper() + text[1:] if text.startswith("every") else f"At {text}"
 
 
 def _describe_days(s: _Spec) -> str:
@@ -896,8 +907,8 @@ def _describe_days(s: _Spec) -> str:
     if not dom.is_any:
         items: list[str] = []
         if dom.days:
-            word = "day" if len(dom.days) == 1 else "days"
-            items.append(f"on {word} {_describe_values(sorted(dom.days), str)} of the month")
+            text = _numbers(sorted(dom.days), "day", 31)
+            items.append(("" if text.startswith("every") else "on ") + f"{text} of the month")
         for n in sorted(dom.last_offsets):
             if n == 0:
                 items.append("on the last day of the month")

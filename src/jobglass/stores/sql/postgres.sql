@@ -1,0 +1,248 @@
+-- Named queries of the PostgreSQL store. Times are TIMESTAMPTZ, JSON is JSONB, `now()` is the
+-- database clock. Parameters are psycopg `%(name)s` placeholders: a literal percent sign must be
+-- written `%%`. Batches travel as one JSONB recordset or as typed arrays, never one row a query.
+-- Events go out by `pg_notify` on `jobglass_events` (payload: a JSON array of
+-- {"r": run id, "k": kind, "f": first log seq, "t": last log seq}); new work by `pg_notify` on
+-- `jobglass_wakeup` (payload: the queue name).
+
+-- name: insert_runs
+-- One round trip for a whole batch: the input order is kept (ids grow with `ord`), a live
+-- duplicate job_id is skipped (the first of a batch wins), and each queue that got new queued
+-- work is woken once, in the same statement, so the wake-up is delivered only on commit.
+WITH ins AS (
+    INSERT INTO runs (
+        job_name, queue, status, priority, run_at, job_id, params, attempt, max_attempts, retry,
+        timeout, trigger, scope, algorithm_version, correlation_id, tenant_id, user_id,
+        concurrency_key, trace_context, created_at, started_at, lease_expires_at, worker_id,
+        schedule_name, fire_time, next_fire_time, keep_completed, keep_failed
+    )
+    SELECT
+        r.job_name, r.queue, CASE WHEN r.running THEN 'RUNNING' ELSE 'QUEUED' END, r.priority,
+        COALESCE(r.run_at, now()), r.job_id, COALESCE(r.params, '{}'),
+        CASE WHEN r.running THEN 1 ELSE 0 END, r.max_attempts, r.retry, r.timeout, r.trigger,
+        r.scope, r.algorithm_version, r.correlation_id, r.tenant_id, r.user_id,
+        r.concurrency_key, r.trace_context, now(), CASE WHEN r.running THEN now() END,
+        CASE WHEN r.running THEN now() + make_interval(secs => r.lease_seconds) END,
+        CASE WHEN r.running THEN r.worker_id END, r.schedule_name, r.fire_time,
+        r.next_fire_time, r.keep_completed, r.keep_failed
+    FROM jsonb_to_recordset(%(runs)s) AS r(
+        ord INTEGER, job_name TEXT, queue TEXT, running BOOLEAN, priority INTEGER,
+        run_at TIMESTAMPTZ, job_id TEXT, params JSONB, max_attempts INTEGER, retry JSONB,
+        timeout DOUBLE PRECISION, trigger TEXT, scope TEXT, algorithm_version TEXT,
+        correlation_id TEXT, tenant_id TEXT, user_id TEXT, concurrency_key TEXT,
+        trace_context JSONB, lease_seconds DOUBLE PRECISION, worker_id TEXT,
+        schedule_name TEXT, fire_time TIMESTAMPTZ, next_fire_time TIMESTAMPTZ,
+        keep_completed INTEGER, keep_failed INTEGER
+    )
+    ORDER BY r.ord
+    ON CONFLICT (job_id) WHERE job_id IS NOT NULL AND status IN ('QUEUED', 'RETRYING', 'RUNNING')
+    DO NOTHING
+    RETURNING *
+), woken AS (
+    SELECT pg_notify('jobglass_wakeup', q.queue)
+    FROM (SELECT DISTINCT queue FROM ins WHERE status = 'QUEUED') AS q
+)
+SELECT ins.* FROM ins CROSS JOIN (SELECT count(*) FROM woken) AS w
+ORDER BY ins.id;
+
+-- name: live_runs_by_job_ids
+SELECT * FROM runs
+WHERE job_id = ANY(%(job_ids)s::text[]) AND status IN ('QUEUED', 'RETRYING', 'RUNNING');
+
+-- name: claim_runs
+-- Per queue, the due live runs in claim order straight from the partial index `runs_claim`,
+-- skipping rows other claimers hold and keys that already run; then one run per
+-- concurrency key, the best `limit`, all claimed by one UPDATE.
+WITH cand AS (
+    SELECT c.id, c.priority, c.run_at, c.concurrency_key
+    FROM unnest(%(queues)s::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT r.id, r.priority, r.run_at, r.concurrency_key
+        FROM runs AS r
+        WHERE r.status IN ('QUEUED', 'RETRYING') AND r.queue = q.name AND r.run_at <= now()
+          AND (r.concurrency_key IS NULL OR NOT EXISTS (
+              SELECT 1 FROM runs AS busy
+              WHERE busy.concurrency_key = r.concurrency_key AND busy.status = 'RUNNING'))
+        ORDER BY r.priority DESC, r.run_at, r.id
+        LIMIT %(limit)s
+        FOR UPDATE OF r SKIP LOCKED
+    ) AS c
+), ranked AS (
+    SELECT id, priority, run_at, concurrency_key,
+        row_number() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, run_at, id)
+            AS key_rank
+    FROM cand
+), picked AS (
+    SELECT id FROM ranked
+    WHERE concurrency_key IS NULL OR key_rank = 1
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s
+)
+UPDATE runs SET
+    status = 'RUNNING', attempt = runs.attempt + 1, worker_id = %(worker_id)s,
+    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), started_at = now(),
+    cancel_requested = FALSE
+FROM picked
+WHERE runs.id = picked.id AND runs.status IN ('QUEUED', 'RETRYING')
+RETURNING runs.*;
+
+-- name: write_feedback
+-- Fenced progress update of every batch, and the log rows of the accepted ones, in one
+-- statement. Batches are merged per (run, attempt) by the caller, so each run matches once.
+WITH b AS (
+    SELECT * FROM jsonb_to_recordset(%(batches)s) AS x(
+        run_id BIGINT, attempt INTEGER, stage TEXT, progress_current BIGINT,
+        progress_total BIGINT, entity_type TEXT, progress_message TEXT, outcome JSONB,
+        has_warnings BOOLEAN, log_seq BIGINT, summary TEXT
+    )
+), upd AS (
+    UPDATE runs SET
+        stage = b.stage, progress_current = b.progress_current,
+        progress_total = b.progress_total, entity_type = b.entity_type,
+        progress_message = b.progress_message, outcome = b.outcome,
+        has_warnings = b.has_warnings, log_seq = GREATEST(runs.log_seq, b.log_seq),
+        summary = COALESCE(b.summary, runs.summary)
+    FROM b
+    WHERE runs.id = b.run_id AND runs.attempt = b.attempt AND runs.status = 'RUNNING'
+    RETURNING runs.id, runs.attempt
+), logs AS (
+    INSERT INTO run_logs (run_id, seq, attempt, level, stage, message, context, created_at)
+    SELECT l.run_id, l.seq, l.attempt, l.level, l.stage, l.message, l.context::jsonb,
+        l.created_at
+    FROM unnest(
+        %(run_id)s::bigint[], %(fence)s::integer[], %(seq)s::bigint[], %(attempt)s::integer[],
+        %(level)s::text[], %(stage)s::text[], %(message)s::text[], %(context)s::text[],
+        %(created_at)s::timestamptz[]
+    ) AS l(run_id, fence, seq, attempt, level, stage, message, context, created_at)
+    JOIN upd ON upd.id = l.run_id AND upd.attempt = l.fence
+    ORDER BY l.run_id, l.seq
+    ON CONFLICT (run_id, seq) DO NOTHING
+)
+SELECT id, attempt FROM upd;
+
+-- name: finish_runs
+UPDATE runs SET
+    status = f.status, result = f.result, error = COALESCE(f.error, runs.error),
+    errors = CASE WHEN f.error IS NULL THEN runs.errors
+        ELSE runs.errors || jsonb_build_array(f.error) END,
+    finished_at = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE now() END,
+    duration_ms = f.duration_ms, run_at = COALESCE(f.retry_at, runs.run_at),
+    lease_expires_at = NULL,
+    worker_id = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE runs.worker_id END,
+    cancel_requested = FALSE
+FROM jsonb_to_recordset(%(finishes)s) AS f(
+    i INTEGER, run_id BIGINT, attempt INTEGER, status TEXT, result JSONB, error JSONB,
+    duration_ms BIGINT, retry_at TIMESTAMPTZ
+)
+WHERE runs.id = f.run_id AND runs.attempt = f.attempt AND runs.status = 'RUNNING'
+RETURNING f.i, runs.id;
+
+-- name: notify_events
+SELECT pg_notify('jobglass_events', p) FROM unnest(%(payloads)s::text[]) AS p;
+
+-- name: notify_wakeup
+SELECT pg_notify('jobglass_wakeup', %(queue)s);
+
+-- name: expired_runs
+SELECT * FROM runs
+WHERE status = 'RUNNING' AND lease_expires_at < now();
+
+-- name: get_run
+SELECT * FROM runs WHERE id = %(id)s;
+
+-- name: get_logs
+SELECT * FROM run_logs
+WHERE run_id = %(run_id)s AND seq > %(after)s AND level = ANY(%(levels)s::text[])
+ORDER BY seq
+LIMIT %(limit)s;
+
+-- name: cancel_queued
+UPDATE runs SET status = 'CANCELLED', finished_at = now(), lease_expires_at = NULL,
+    error = %(error)s, errors = errors || jsonb_build_array(%(error)s::jsonb)
+WHERE id = %(id)s AND status IN ('QUEUED', 'RETRYING')
+RETURNING *;
+
+-- name: cancel_running
+UPDATE runs SET cancel_requested = TRUE
+WHERE id = %(id)s AND status = 'RUNNING'
+RETURNING *;
+
+-- name: requeue
+UPDATE runs SET status = 'QUEUED', run_at = now(), finished_at = NULL, duration_ms = NULL,
+    max_attempts = attempt + GREATEST(1, max_attempts - attempt), cancel_requested = FALSE,
+    result = NULL, summary = NULL
+WHERE id = %(id)s AND status IN ('FAILED', 'CANCELLED')
+RETURNING *;
+
+-- name: delete_run_logs
+DELETE FROM run_logs WHERE run_id = %(id)s;
+
+-- name: delete_run
+DELETE FROM runs WHERE id = %(id)s AND status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+RETURNING id;
+
+-- name: delete_runs
+-- A prune batch: finished runs only (a run that came back to life meanwhile is kept), and
+-- their logs.
+WITH gone AS (
+    DELETE FROM runs
+    WHERE id = ANY(%(ids)s::bigint[]) AND status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+    RETURNING id
+), gone_logs AS (
+    DELETE FROM run_logs WHERE run_id IN (SELECT id FROM gone)
+)
+SELECT count(*) AS deleted FROM gone;
+
+-- name: upsert_worker
+INSERT INTO workers (id, hostname, pid, queues, concurrency, started_at, heartbeat_at)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s, now(), now())
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+
+-- name: touch_worker
+UPDATE workers SET heartbeat_at = now() WHERE id = %(id)s;
+
+-- name: renew_leases
+UPDATE runs SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+FROM unnest(%(run_ids)s::bigint[], %(attempts)s::integer[]) AS h(run_id, attempt)
+WHERE runs.id = h.run_id AND runs.attempt = h.attempt AND runs.status = 'RUNNING'
+RETURNING runs.id, runs.cancel_requested;
+
+-- name: remove_worker
+DELETE FROM workers WHERE id = %(id)s;
+
+-- name: list_workers
+SELECT w.*, (SELECT count(*) FROM runs AS r WHERE r.status = 'RUNNING' AND r.worker_id = w.id)
+    AS running
+FROM workers AS w
+WHERE w.heartbeat_at >= now() - make_interval(secs => %(stale_after)s)
+ORDER BY w.started_at;
+
+-- name: delete_stale_workers
+DELETE FROM workers WHERE heartbeat_at < now() - interval '1 day';
+
+-- name: queue_counts
+SELECT queue,
+    count(*) FILTER (WHERE status = 'QUEUED' AND run_at <= now()) AS waiting,
+    count(*) FILTER (WHERE status = 'QUEUED' AND run_at > now()) AS delayed,
+    count(*) FILTER (WHERE status = 'RUNNING') AS active,
+    count(*) FILTER (WHERE status = 'RETRYING') AS retrying,
+    count(*) FILTER (WHERE status = 'SUCCESS') AS completed,
+    count(*) FILTER (WHERE status = 'FAILED') AS failed,
+    count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled,
+    EXTRACT(EPOCH FROM now() - min(run_at) FILTER (
+        WHERE status IN ('QUEUED', 'RETRYING') AND run_at <= now()))::float8 AS oldest_age
+FROM runs GROUP BY queue ORDER BY queue;
+
+-- name: prune_candidates
+SELECT id FROM runs
+WHERE job_name = %(job_name)s AND status = %(status)s
+ORDER BY finished_at DESC, id DESC
+OFFSET %(keep)s;
+
+-- name: prune_older
+SELECT id FROM runs
+WHERE job_name = %(job_name)s AND status = %(status)s
+  AND finished_at < now() - make_interval(secs => %(max_age_seconds)s);
+
+-- name: finished_job_names
+SELECT DISTINCT job_name FROM runs WHERE status IN ('SUCCESS', 'FAILED', 'CANCELLED');
