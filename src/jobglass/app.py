@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
+from .applog import AppLogMixin, job_log_middleware
 from .config import Settings
 from .errors import Conflict, InvalidInput, NotFound
 from .events import EventBus
@@ -23,7 +24,10 @@ from .feedback import JobLogger
 from .flusher import FeedbackFlusher
 from .jobs import NO_RETRY, BaseJob, JobDefinition, Retry
 from .models import FINISHED, LEVEL_RANK, LogLine, Run, RunStatus, Scope, Trigger
-from .observe.context import run_context_middleware
+from .observe.context import cleared, run_context_middleware
+from .observe.logging import logging_middleware
+from .observe.metrics import AttemptListener, JobMetrics, metrics_listener
+from .observe.tracing import tracing_from_env
 from .runner import AttemptMiddleware, AttemptResult, AttemptRunner
 from .stores import open_store
 from .stores.base import Created, Feedback, Finish, NewRun, Retention, RunFilter, Store
@@ -60,7 +64,7 @@ class EnqueueRequest:
     keep_failed: int | None = None
 
 
-class JobGlass:
+class JobGlass(AppLogMixin):
     """Registry of jobs and the door to runs. Database from JOBGLASS_DATABASE_URL by default."""
 
     def __init__(self, database_url: str | None = None, **settings: Any) -> None:
@@ -69,7 +73,12 @@ class JobGlass:
         self.settings = Settings.load(settings)
         self.jobs: dict[str, JobDefinition] = {}
         self.events = EventBus()
-        self.middleware: list[AttemptMiddleware] = [run_context_middleware]
+        # explicit defaults (docs/observability.md); tracing joins via setup_tracing / OTEL_* env
+        self.middleware: list[AttemptMiddleware] = [run_context_middleware, logging_middleware]
+        self.middleware.append(job_log_middleware)  # seed job-processor lines via app.log
+        self.attempt_listeners: list[AttemptListener] = [metrics_listener(self)]
+        self._metrics: JobMetrics | None = None
+        tracing_from_env(self)
         self.hooks: dict[str, list[Hook]] = {name: [] for name in HOOK_EVENTS}
         self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._store: Store | None = None
@@ -159,6 +168,7 @@ class JobGlass:
         return self
 
     async def close(self) -> None:
+        await self._close_app_logs()  # app.log records, while the store is still open
         if self._flusher is not None:
             await self._flusher.close()
             self._flusher = None
@@ -238,7 +248,34 @@ class JobGlass:
         self, job_name: str, params: Mapping[str, Any] | None = None, **options: Any
     ) -> Run:
         """For sync code outside any event loop (scripts, WSGI views)."""
-        return _run_sync(self.enqueue(job_name, params, **options))
+        return _run_sync(self._oneshot(lambda: self.enqueue(job_name, params, **options)))
+
+    async def _oneshot(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """For the sync twins: open for this call only (each asyncio.run is a new loop)."""
+        if self._store is not None:
+            raise RuntimeError("the app is open in an event loop: await the async method")
+        async with self:
+            return await call()
+
+    async def enqueue_system(
+        self, job_name: str, params: Mapping[str, Any] | None = None, **options: Any
+    ) -> Run:
+        """Seed ScheduleSystemJobAsync: no tenant or user, even inside a tenant's request."""
+        options.setdefault("scope", Scope.SYSTEM)
+        with cleared(tenant=True, user=True):
+            return await self.enqueue(job_name, params, **options)
+
+    async def enqueue_tenant(
+        self,
+        tenant_id: str | int,
+        job_name: str,
+        params: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Run:
+        """Seed ScheduleTenantJobAsync: the tenant's job, not the calling user's (unless given)."""
+        options.setdefault("scope", Scope.TENANT)
+        with cleared(user=True):
+            return await self.enqueue(job_name, params, tenant_id=tenant_id, **options)
 
     def _new_run(self, req: EnqueueRequest) -> NewRun:
         from .observe.context import current_enqueue_context
@@ -358,7 +395,7 @@ class JobGlass:
     def run_job_sync(
         self, job_name: str, params: Mapping[str, Any] | None = None, **options: Any
     ) -> Run:
-        return _run_sync(self.run_job(job_name, params, **options))
+        return _run_sync(self._oneshot(lambda: self.run_job(job_name, params, **options)))
 
     async def execute(
         self,
@@ -395,9 +432,20 @@ class JobGlass:
                     await keeper
             await self.flusher.detach(logger)
         writer = finish or self._finish_one
-        if not logger.lost:
-            await writer(result.finish)
+        if not logger.lost and await writer(result.finish):
+            for listener in self.attempt_listeners:
+                try:
+                    listener(run, result.finish, logger)
+                except Exception:
+                    log.exception("attempt listener %r failed for run %s", listener, run.id)
         return result
+
+    @property
+    def metrics(self) -> JobMetrics:
+        """This app's Prometheus metrics and registry (created on first use)."""
+        if self._metrics is None:
+            self._metrics = JobMetrics(self)
+        return self._metrics
 
     async def _finish_one(self, fin: Finish) -> bool:
         ok = (await self.store.finish_runs([fin]))[0]
@@ -436,6 +484,8 @@ class JobGlass:
                 log.exception("hook %s failed for run %s", name, run.id)
 
     def _publish_feedback(self, batches: Sequence[Feedback]) -> None:
+        if not self.events.subscriber_count:
+            return  # nobody in this process is watching: skip building the events
         events = []
         for fb in batches:
             events.append(

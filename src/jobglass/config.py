@@ -35,6 +35,8 @@ class Settings:
     sensitive_keys: frozenset[str] = field(default=DEFAULT_SENSITIVE_KEYS)
     json_logs: bool = False
     pool_size: int = 10
+    app_log_days: float | None = 30.0  # app.log records; None keeps them forever
+    audit_log_days: float | None = 365.0  # audit events; None keeps them forever
 
     @classmethod
     def load(
@@ -68,6 +70,10 @@ class Settings:
         for name in ("max_log_lines", "claim_batch", "concurrency", "pool_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("app_log_days", "audit_log_days"):
+            days = getattr(self, name)
+            if days is not None and days <= 0:
+                raise ConfigError(f"setting {name} must be > 0 (or none), got {days!r}")
         if self.poll_interval < 0 or self.grace_seconds < 0:
             raise ConfigError("settings poll_interval and grace_seconds must be >= 0")
         url = self.database_url

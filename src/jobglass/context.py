@@ -37,6 +37,8 @@ class JobContext:
     app: JobGlass | None = None
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     cancel_reason: str | None = None
+    #: Propagation headers (W3C `traceparent`, ...) stored when the run was enqueued.
+    trace_context: dict[str, str] = field(default_factory=dict)
 
     @property
     def job_run_id(self) -> int:

@@ -14,10 +14,11 @@ from typing import Any
 
 from . import formatting
 from .models import LogLine
-from .observe.redact import DEFAULT_SENSITIVE_KEYS, redact
+from .observe.redact import DEFAULT_SENSITIVE_KEYS, is_sensitive, redact
 from .stores.base import Feedback
 
 DEFAULT_MAX_LOG_LINES = 250_000
+_PLAIN = frozenset({int, float, str, bool, type(None)})
 
 
 class JobLogger:
@@ -156,8 +157,15 @@ class JobLogger:
                 )
             return
         self._stored_lines += 1
-        ctx = redact(context, self._sensitive) if context else None
-        self._push(level, str(message), ctx)  # type: ignore[arg-type]
+        self._push(level, str(message), self._clean(context) if context else None)
+
+    def _clean(self, context: dict[str, Any]) -> dict[str, Any]:
+        """A copy safe to keep: flat dicts of plain values take the fast path."""
+        sensitive = self._sensitive
+        for key, value in context.items():
+            if type(value) not in _PLAIN or is_sensitive(key, sensitive):
+                return redact(context, sensitive)  # type: ignore[return-value]
+        return dict(context)
 
     def _push(self, level: str, message: str, context: dict[str, Any] | None) -> None:
         self._seq += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 JSON = Any
 
@@ -236,8 +236,7 @@ def _pct(run: Run) -> int | None:
     return max(0, min(100, (min(run.progress_current, total) * 100) // total))
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
+class LogLine(NamedTuple):
     """One row of a run's log; `seq` is per run and shared with the live stream."""
 
     run_id: int

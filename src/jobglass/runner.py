@@ -79,6 +79,7 @@ class AttemptRunner:
             fire_time=run.fire_time,
             next_fire_time=run.next_fire_time,
             app=self.app,
+            trace_context=dict(run.trace_context),
         )
 
     async def run_attempt(

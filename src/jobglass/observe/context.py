@@ -86,6 +86,20 @@ def bind(
             var.reset(token)
 
 
+@contextmanager
+def cleared(*, tenant: bool = False, user: bool = False) -> Iterator[None]:
+    """Hide the ambient tenant and/or user for a block (system and tenant jobs)."""
+    tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]] = []
+    for var, clear in ((_tenant, tenant), (_user, user)):
+        if clear:
+            tokens.append((var, var.set(None)))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
 async def run_context_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[Any]]) -> Any:
     """Default attempt middleware: the run's ids become the ambient context."""
     with bind(ctx.correlation_id, ctx.tenant_id, ctx.user_id, ctx):

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..models import LogLine, RetryPolicy, Run, RunStatus
+from .applog_types import AppLogFilter, AppLogRecord
 
 
 @dataclass(slots=True)
@@ -195,3 +196,11 @@ class Store(Protocol):
     async def events_after(self, cursor: int, limit: int = 500) -> list[Event]: ...
     async def last_event_id(self) -> int: ...
     async def listen(self, channel_handler: Notify) -> None: ...
+
+    # -- application and audit logs (jobglass.applog; stores/*_applog.py mixins) -----------------
+    async def write_app_logs(self, records: Sequence[AppLogRecord]) -> int: ...
+    async def query_app_logs(self, flt: AppLogFilter) -> list[AppLogRecord]: ...
+    async def prune_app_logs(
+        self, app_before: datetime | None, audit_before: datetime | None, batch: int = 5_000
+    ) -> int: ...
+    # -- end application and audit logs --------------------------------------------------------

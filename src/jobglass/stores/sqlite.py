@@ -30,6 +30,7 @@ from .base import (
 )
 from .filters import levels_at_or_above, run_filter_sql
 from .rows import epoch_to_dt, log_from_row, run_from_row
+from .sqlite_applog import SQLiteAppLogMixin
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
@@ -52,7 +53,7 @@ def sqlite_path(url: str) -> str:
     return url
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteAppLogMixin):
     """Writes go through one connection on one thread (SQLite has one writer anyway)."""
 
     pushes_events = False

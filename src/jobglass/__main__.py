@@ -1,0 +1,5 @@
+import sys
+
+from jobglass.cli import main
+
+sys.exit(main())

@@ -1,0 +1,222 @@
+"""Application and audit log records as they cross the store boundary, and their filters.
+
+Both kinds share one record type (`AppLogRecord`): an application line has a level and a
+message, an audit event an action, a resource and its data. They live in two tables
+(`app_logs`, `audit_logs`) because they differ in volume, retention and query shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+APP = "app"
+AUDIT = "audit"
+APP_LEVELS = ("debug", "info", "warning", "error")
+
+#: Columns both tables have, in insert order (after `created_at` and the kind's own columns).
+COMMON_COLUMNS = (
+    "user_id",
+    "correlation_id",
+    "source_key",
+    "source_display_name",
+    "external_system_key",
+    "external_system_display_name",
+    "record_key",
+    "record_display_name",
+    "ip_address",
+    "method",
+    "path",
+    "user_agent",
+    "session_id",
+    "referer",
+    "request_size",
+    "response_size",
+    "duration_ms",
+    "credential_id",
+    "credential_type",
+)
+APP_COLUMNS = ("created_at", "level", "message", *COMMON_COLUMNS, "context")
+AUDIT_COLUMNS = ("created_at", "action", "resource", *COMMON_COLUMNS, "data", "context")
+
+#: Equality filters: each has an index (see the 0003 migration) in every table that has it.
+INDEXED_FILTERS = (
+    "user_id",
+    "correlation_id",
+    "source_key",
+    "source_display_name",
+    "external_system_key",
+    "external_system_display_name",
+    "record_key",
+    "record_display_name",
+)
+AUDIT_FILTERS = ("action", "resource")
+
+#: Column name -> the seed's camelCase JSON name.
+CAMEL = {
+    "user_id": "userId",
+    "correlation_id": "correlationId",
+    "source_key": "sourceKey",
+    "source_display_name": "sourceDisplayName",
+    "external_system_key": "externalSystemKey",
+    "external_system_display_name": "externalSystemDisplayName",
+    "record_key": "recordKey",
+    "record_display_name": "recordDisplayName",
+    "ip_address": "ipAddress",
+    "method": "method",
+    "path": "path",
+    "user_agent": "userAgent",
+    "session_id": "sessionId",
+    "referer": "referer",
+    "request_size": "requestSize",
+    "response_size": "responseSize",
+    "duration_ms": "durationMs",
+    "credential_id": "credentialId",
+    "credential_type": "credentialType",
+}
+SNAKE = {camel: snake for snake, camel in CAMEL.items()}
+INT_COLUMNS = frozenset({"request_size", "response_size", "duration_ms"})
+
+
+@dataclass(slots=True)
+class AppLogRecord:
+    """One application log line (`kind="app"`) or audit event (`kind="audit"`).
+
+    `created_at` is unix seconds (cheap to take on every log call); `id` is set by the
+    store and is the pagination cursor.
+    """
+
+    kind: str
+    created_at: float
+    level: str | None = None
+    message: str | None = None
+    action: str | None = None
+    resource: str | None = None
+    user_id: str | None = None
+    correlation_id: str | None = None
+    source_key: str | None = None
+    source_display_name: str | None = None
+    external_system_key: str | None = None
+    external_system_display_name: str | None = None
+    record_key: str | None = None
+    record_display_name: str | None = None
+    ip_address: str | None = None
+    method: str | None = None
+    path: str | None = None
+    user_agent: str | None = None
+    session_id: str | None = None
+    referer: str | None = None
+    request_size: int | None = None
+    response_size: int | None = None
+    duration_ms: int | None = None
+    credential_id: str | None = None
+    credential_type: str | None = None
+    data: Any = None
+    context: dict[str, Any] | None = None
+    id: int | None = None
+
+    def row(self) -> tuple[Any, ...]:
+        """Values in `APP_COLUMNS` / `AUDIT_COLUMNS` order (JSON columns not yet encoded)."""
+        common = (
+            self.user_id,
+            self.correlation_id,
+            self.source_key,
+            self.source_display_name,
+            self.external_system_key,
+            self.external_system_display_name,
+            self.record_key,
+            self.record_display_name,
+            self.ip_address,
+            self.method,
+            self.path,
+            self.user_agent,
+            self.session_id,
+            self.referer,
+            self.request_size,
+            self.response_size,
+            self.duration_ms,
+            self.credential_id,
+            self.credential_type,
+        )
+        if self.kind == AUDIT:
+            return (self.created_at, self.action, self.resource, *common, self.data, self.context)
+        return (self.created_at, self.level, self.message, *common, self.context)
+
+    def to_json(self) -> dict[str, Any]:
+        """camelCase, every field present (null when unknown), as the admin API returns it."""
+        out: dict[str, Any] = {
+            "id": None if self.id is None else str(self.id),
+            "timestamp": _iso(self.created_at),
+        }
+        if self.kind == AUDIT:
+            out["action"] = self.action
+            out["resource"] = self.resource
+        else:
+            out["level"] = self.level
+            out["message"] = self.message
+        for column in COMMON_COLUMNS:
+            out[CAMEL[column]] = getattr(self, column)
+        if self.kind == AUDIT:
+            out["data"] = self.data
+        out["context"] = self.context
+        return out
+
+
+def _iso(epoch: float) -> str:
+    value = datetime.fromtimestamp(epoch, UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+@dataclass(slots=True)
+class AppLogFilter:
+    """Newest first; `before_id` is the cursor from the previous page."""
+
+    kind: str = APP
+    levels: Sequence[str] = ()
+    user_id: str | None = None
+    correlation_id: str | None = None
+    source_key: str | None = None
+    source_display_name: str | None = None
+    external_system_key: str | None = None
+    external_system_display_name: str | None = None
+    record_key: str | None = None
+    record_display_name: str | None = None
+    action: str | None = None
+    resource: str | None = None
+    since: datetime | None = None  # created_at >= since
+    until: datetime | None = None  # created_at < until
+    before_id: int | None = None
+    limit: int = 50
+
+
+def applog_filter_sql(
+    flt: AppLogFilter, placeholder: Callable[[str], str], encode_time: Callable[[datetime], Any]
+) -> tuple[str, dict[str, Any]]:
+    """WHERE clause (values bound, column names from a fixed list) and its parameters."""
+    where: list[str] = []
+    args: dict[str, Any] = {}
+    if flt.kind == APP and flt.levels:
+        marks = []
+        for i, level in enumerate(flt.levels):
+            args[f"level{i}"] = level
+            marks.append(placeholder(f"level{i}"))
+        where.append(f"level = {marks[0]}" if len(marks) == 1 else f"level IN ({', '.join(marks)})")
+    names = INDEXED_FILTERS + (AUDIT_FILTERS if flt.kind == AUDIT else ())
+    for name in names:
+        value = getattr(flt, name)
+        if value is not None:
+            where.append(f"{name} = {placeholder(name)}")
+            args[name] = value
+    if flt.since is not None:
+        where.append(f"created_at >= {placeholder('since')}")
+        args["since"] = encode_time(flt.since)
+    if flt.until is not None:
+        where.append(f"created_at < {placeholder('until')}")
+        args["until"] = encode_time(flt.until)
+    if flt.before_id is not None:
+        where.append(f"id < {placeholder('before_id')}")
+        args["before_id"] = flt.before_id
+    args["limit"] = flt.limit
+    return (" WHERE " + " AND ".join(where)) if where else "", args

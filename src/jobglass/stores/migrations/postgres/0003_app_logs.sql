@@ -1,0 +1,84 @@
+-- Application logs and audit events (jobglass.applog.AppLogger).
+-- Two tables, not one with a kind column: they differ in volume (app lines are the hot
+-- path, audit events rare), retention (settings app_log_days / audit_log_days: a range
+-- delete on each table's created_at index), and indexes (audit needs action/resource,
+-- app lines need level), so neither pays for the other's indexes on insert.
+-- Every filterable field has its own index ending in id, so "newest first" pages by
+-- `id < cursor` straight off the index; the optional fields' indexes are partial
+-- (IS NOT NULL), so rows without them cost those indexes nothing.
+-- PostgreSQL: id is the cursor; JSON is JSONB.
+CREATE TABLE app_logs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at TIMESTAMPTZ NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL,
+    user_id TEXT,
+    correlation_id TEXT,
+    source_key TEXT,
+    source_display_name TEXT,
+    external_system_key TEXT,
+    external_system_display_name TEXT,
+    record_key TEXT,
+    record_display_name TEXT,
+    ip_address TEXT,
+    method TEXT,
+    path TEXT,
+    user_agent TEXT,
+    session_id TEXT,
+    referer TEXT,
+    request_size BIGINT,
+    response_size BIGINT,
+    duration_ms BIGINT,
+    credential_id TEXT,
+    credential_type TEXT,
+    context JSONB
+);
+CREATE INDEX app_logs_created_at ON app_logs (created_at);
+CREATE INDEX app_logs_level ON app_logs (level, id);
+CREATE INDEX app_logs_user_id ON app_logs (user_id, id) WHERE user_id IS NOT NULL;
+CREATE INDEX app_logs_correlation_id ON app_logs (correlation_id, id) WHERE correlation_id IS NOT NULL;
+CREATE INDEX app_logs_source_key ON app_logs (source_key, id) WHERE source_key IS NOT NULL;
+CREATE INDEX app_logs_source_display_name ON app_logs (source_display_name, id) WHERE source_display_name IS NOT NULL;
+CREATE INDEX app_logs_external_system_key ON app_logs (external_system_key, id) WHERE external_system_key IS NOT NULL;
+CREATE INDEX app_logs_external_system_display_name ON app_logs (external_system_display_name, id) WHERE external_system_display_name IS NOT NULL;
+CREATE INDEX app_logs_record_key ON app_logs (record_key, id) WHERE record_key IS NOT NULL;
+CREATE INDEX app_logs_record_display_name ON app_logs (record_display_name, id) WHERE record_display_name IS NOT NULL;
+
+CREATE TABLE audit_logs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at TIMESTAMPTZ NOT NULL,
+    action TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    user_id TEXT,
+    correlation_id TEXT,
+    source_key TEXT,
+    source_display_name TEXT,
+    external_system_key TEXT,
+    external_system_display_name TEXT,
+    record_key TEXT,
+    record_display_name TEXT,
+    ip_address TEXT,
+    method TEXT,
+    path TEXT,
+    user_agent TEXT,
+    session_id TEXT,
+    referer TEXT,
+    request_size BIGINT,
+    response_size BIGINT,
+    duration_ms BIGINT,
+    credential_id TEXT,
+    credential_type TEXT,
+    data JSONB,
+    context JSONB
+);
+CREATE INDEX audit_logs_created_at ON audit_logs (created_at);
+CREATE INDEX audit_logs_action ON audit_logs (action, id);
+CREATE INDEX audit_logs_resource ON audit_logs (resource, id);
+CREATE INDEX audit_logs_user_id ON audit_logs (user_id, id) WHERE user_id IS NOT NULL;
+CREATE INDEX audit_logs_correlation_id ON audit_logs (correlation_id, id) WHERE correlation_id IS NOT NULL;
+CREATE INDEX audit_logs_source_key ON audit_logs (source_key, id) WHERE source_key IS NOT NULL;
+CREATE INDEX audit_logs_source_display_name ON audit_logs (source_display_name, id) WHERE source_display_name IS NOT NULL;
+CREATE INDEX audit_logs_external_system_key ON audit_logs (external_system_key, id) WHERE external_system_key IS NOT NULL;
+CREATE INDEX audit_logs_external_system_display_name ON audit_logs (external_system_display_name, id) WHERE external_system_display_name IS NOT NULL;
+CREATE INDEX audit_logs_record_key ON audit_logs (record_key, id) WHERE record_key IS NOT NULL;
+CREATE INDEX audit_logs_record_display_name ON audit_logs (record_display_name, id) WHERE record_display_name IS NOT NULL;

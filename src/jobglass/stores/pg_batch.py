@@ -1,0 +1,215 @@
+"""Parameter building for the PostgreSQL store's batch queries, and its NOTIFY payloads.
+
+Everything here is plain Python (no I/O): batches become one JSONB recordset or a few typed
+arrays, so a whole batch is one statement. PostgreSQL refuses NUL characters in text and
+JSONB, so they are replaced (U+FFFD) instead of failing a whole batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ..models import RunStatus
+from .base import Feedback, Finish, NewRun
+
+#: NOTIFY payloads must stay below 8000 bytes; keep a margin.
+PAYLOAD_LIMIT = 7900
+EVENTS_CHANNEL = "jobglass_events"
+WAKEUP_CHANNEL = "jobglass_wakeup"
+REPLACEMENT = "\ufffd"
+
+
+def iso(value: datetime | None) -> str | None:
+    """A JSON-safe aware time (a naive time is taken as local time, as `timestamp()` does)."""
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", REPLACEMENT)
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that PostgreSQL accepts (no \\u0000 escapes)."""
+    text = json.dumps(value, separators=(",", ":"))
+    if "\\u0000" in text:
+        text = json.dumps(_scrub(value), separators=(",", ":"))
+    return text
+
+
+def dumps_or_none(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def text(value: str | None) -> str | None:
+    return value if value is None or "\x00" not in value else value.replace("\x00", REPLACEMENT)
+
+
+# -- create_runs ----------------------------------------------------------------------------
+
+
+def run_record(ord_: int, new: NewRun) -> dict[str, Any]:
+    """One element of `insert_runs`'s recordset; the statement fills `now()` parts."""
+    return {
+        "ord": ord_,
+        "job_name": new.job_name,
+        "queue": new.queue,
+        "running": new.start_running,
+        "priority": new.priority,
+        "run_at": iso(new.run_at),
+        "job_id": new.job_id,
+        "params": new.params,
+        "max_attempts": new.retry.attempts,
+        "retry": new.retry.to_json(),
+        "timeout": new.timeout,
+        "trigger": new.trigger,
+        "scope": new.scope,
+        "algorithm_version": new.algorithm_version,
+        "correlation_id": new.correlation_id,
+        "tenant_id": new.tenant_id,
+        "user_id": new.user_id,
+        "concurrency_key": new.concurrency_key,
+        "trace_context": new.trace_context or None,
+        "lease_seconds": new.lease_seconds,
+        "worker_id": new.worker_id,
+        "schedule_name": new.schedule_name,
+        "fire_time": iso(new.fire_time),
+        "next_fire_time": iso(new.next_fire_time),
+        "keep_completed": new.keep_completed,
+        "keep_failed": new.keep_failed,
+    }
+
+
+# -- write_feedback -------------------------------------------------------------------------
+
+
+def feedback_params(batches: Sequence[Feedback]) -> dict[str, Any]:
+    """The recordset of fenced updates (merged per run and attempt) and the log-row arrays.
+
+    Two flushes of one attempt in the same call become one update: the later progress wins,
+    `log_seq` is the highest, the summary the last one given (as applying them in turn would).
+    """
+    merged: dict[tuple[int, int], dict[str, Any]] = {}
+    cols: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "run_id",
+            "fence",
+            "seq",
+            "attempt",
+            "level",
+            "stage",
+            "message",
+            "context",
+            "created_at",
+        )
+    }
+    for fb in batches:
+        key = (fb.run_id, fb.attempt)
+        prev = merged.get(key)
+        last_seq = fb.logs[-1].seq if fb.logs else 0
+        summary = fb.summary if fb.summary is not None else (prev or {}).get("summary")
+        merged[key] = {
+            "run_id": fb.run_id,
+            "attempt": fb.attempt,
+            "stage": fb.stage,
+            "progress_current": fb.progress_current,
+            "progress_total": fb.progress_total,
+            "entity_type": fb.entity_type,
+            "progress_message": fb.progress_message,
+            "outcome": fb.outcome,
+            "has_warnings": fb.has_warnings,
+            "log_seq": max(last_seq, (prev or {}).get("log_seq", 0)),
+            "summary": summary,
+        }
+        for line in fb.logs:
+            cols["run_id"].append(fb.run_id)
+            cols["fence"].append(fb.attempt)
+            cols["seq"].append(line.seq)
+            cols["attempt"].append(line.attempt)
+            cols["level"].append(line.level)
+            cols["stage"].append(text(line.stage))
+            cols["message"].append(text(line.message))
+            cols["context"].append(dumps_or_none(line.context))
+            cols["created_at"].append(line.created_at)
+    return {"batches": list(merged.values()), **cols}
+
+
+def feedback_entries(batches: Sequence[Feedback], ok: Sequence[bool]) -> list[str]:
+    out = []
+    for fb, accepted in zip(batches, ok, strict=True):
+        if accepted:
+            first, last = (fb.logs[0].seq, fb.logs[-1].seq) if fb.logs else (0, 0)
+            out.append(entry(fb.run_id, "feedback", first, last))
+    return out
+
+
+# -- finish_runs ----------------------------------------------------------------------------
+
+
+def finish_records(finishes: Sequence[Finish]) -> list[dict[str, Any]]:
+    """One record per distinct (run, attempt); a repeat in the same call is refused, as the
+    first one already ended the attempt."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for i, f in enumerate(finishes):
+        key = (f.run_id, f.attempt)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(
+            {
+                "i": i,
+                "run_id": f.run_id,
+                "attempt": f.attempt,
+                "status": str(RunStatus(f.status)),
+                "result": f.result,
+                "error": f.error,
+                "duration_ms": f.duration_ms,
+                "retry_at": iso(f.retry_at),
+            }
+        )
+    return out
+
+
+# -- NOTIFY payloads ------------------------------------------------------------------------
+
+
+def entry(run_id: int, kind: str, first: int = 0, last: int = 0) -> str:
+    """One event of a `jobglass_events` payload: run id, kind, first and last log seq."""
+    return f'{{"r":{int(run_id)},"k":{json.dumps(kind)},"f":{int(first)},"t":{int(last)}}}'
+
+
+def payloads(entries: Iterable[str]) -> list[str]:
+    """JSON arrays of entries, each below PostgreSQL's 8000-byte NOTIFY limit."""
+    out: list[str] = []
+    chunk: list[str] = []
+    size = 2
+    for item in entries:
+        if chunk and size + len(item) + 1 > PAYLOAD_LIMIT:
+            out.append("[" + ",".join(chunk) + "]")
+            chunk, size = [], 2
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        out.append("[" + ",".join(chunk) + "]")
+    return out
+
+
+def parse_payload(payload: str) -> list[dict[str, Any]]:
+    """The events of one `jobglass_events` payload, for subscribers."""
+    data = json.loads(payload)
+    return [{"run_id": e["r"], "kind": e["k"], "log_from": e["f"], "log_to": e["t"]} for e in data]
+
+
+def chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
