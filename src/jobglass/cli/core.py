@@ -89,6 +89,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--queues", default="default", help="comma-separated (default: default)")
     p.add_argument("--concurrency", "-c", type=int)
     p.add_argument("--grace", type=float, help="seconds in-flight runs get on shutdown")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics at http://ADDR:PORT/metrics (0: a free port)")
+    p.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR",
+                   help="address for --metrics-port (default: 0.0.0.0)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("workers", help="live workers and their heartbeats")
@@ -285,7 +289,17 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         worker.install_signal_handlers()
         print(f"jobglass worker {worker.id}: queues={','.join(queues)} "
               f"concurrency={worker.concurrency}", file=sys.stderr, flush=True)
-        code: int = await worker.run()
+        if args.metrics_port is not None:
+            from ..observe.metrics import start_metrics_server
+
+            port = start_metrics_server(app, args.metrics_port, args.metrics_addr)
+            print(f"metrics: http://{args.metrics_addr}:{port}/metrics", file=sys.stderr,
+                  flush=True)
+        try:
+            code: int = await worker.run()
+        finally:
+            if args.metrics_port is not None:
+                app.metrics.shutdown()
     return code
 
 

@@ -8,11 +8,12 @@ JSONB, so they are replaced (U+FFFD) instead of failing a whole batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from ..models import RunStatus
+from ..models import RetryPolicy, Run, RunStatus
 from .base import Feedback, Finish, NewRun
 
 #: NOTIFY payloads must stay below 8000 bytes; keep a margin.
@@ -23,7 +24,7 @@ REPLACEMENT = "\ufffd"
 
 
 def iso(value: datetime | None) -> str | None:
-    """A JSON-safe aware time (a naive time is taken as local time, as `timestamp()` does)."""
+    """A JSON-safe aware time (a naive one is taken as local time, as `timestamp()` does)."""
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
@@ -56,36 +57,88 @@ def text(value: str | None) -> str | None:
 # -- create_runs ----------------------------------------------------------------------------
 
 
-def run_record(ord_: int, new: NewRun) -> dict[str, Any]:
-    """One element of `insert_runs`'s recordset; the statement fills `now()` parts."""
+def utc(value: datetime | None) -> datetime | None:
+    """An aware UTC time (a naive one is taken as local time, as `timestamp()` does)."""
+    return None if value is None else value.astimezone(UTC)
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+@lru_cache(maxsize=256)
+def _retry_json(policy: RetryPolicy) -> str:
+    return dumps(policy.to_json())
+
+
+def run_columns(runs: Sequence[NewRun]) -> dict[str, list[Any]]:
+    """`insert_runs`'s arrays, one per column (the statement fills the `now()` parts)."""
     return {
-        "ord": ord_,
-        "job_name": new.job_name,
-        "queue": new.queue,
-        "running": new.start_running,
-        "priority": new.priority,
-        "run_at": iso(new.run_at),
-        "job_id": new.job_id,
-        "params": new.params,
-        "max_attempts": new.retry.attempts,
-        "retry": new.retry.to_json(),
-        "timeout": new.timeout,
-        "trigger": new.trigger,
-        "scope": new.scope,
-        "algorithm_version": new.algorithm_version,
-        "correlation_id": new.correlation_id,
-        "tenant_id": new.tenant_id,
-        "user_id": new.user_id,
-        "concurrency_key": new.concurrency_key,
-        "trace_context": new.trace_context or None,
-        "lease_seconds": new.lease_seconds,
-        "worker_id": new.worker_id,
-        "schedule_name": new.schedule_name,
-        "fire_time": iso(new.fire_time),
-        "next_fire_time": iso(new.next_fire_time),
-        "keep_completed": new.keep_completed,
-        "keep_failed": new.keep_failed,
+        "job_name": [n.job_name for n in runs],
+        "queue": [n.queue for n in runs],
+        "running": [n.start_running for n in runs],
+        "priority": [n.priority for n in runs],
+        "run_at": [utc(n.run_at) for n in runs],
+        "job_id": [n.job_id for n in runs],
+        "params": [dumps(n.params) for n in runs],
+        "max_attempts": [n.retry.attempts for n in runs],
+        "retry": [_retry_json(n.retry) for n in runs],
+        "timeout": [_float(n.timeout) for n in runs],
+        "trigger": [str(n.trigger) for n in runs],
+        "scope": [str(n.scope) for n in runs],
+        "algorithm_version": [n.algorithm_version for n in runs],
+        "correlation_id": [n.correlation_id for n in runs],
+        "tenant_id": [n.tenant_id for n in runs],
+        "user_id": [n.user_id for n in runs],
+        "concurrency_key": [n.concurrency_key for n in runs],
+        "trace_context": [dumps(n.trace_context) if n.trace_context else None for n in runs],
+        "lease_seconds": [float(n.lease_seconds) for n in runs],
+        "worker_id": [n.worker_id for n in runs],
+        "schedule_name": [n.schedule_name for n in runs],
+        "fire_time": [utc(n.fire_time) for n in runs],
+        "next_fire_time": [utc(n.next_fire_time) for n in runs],
+        "keep_completed": [n.keep_completed for n in runs],
+        "keep_failed": [n.keep_failed for n in runs],
     }
+
+
+def created_run(new: NewRun, row: Mapping[str, Any]) -> Run:
+    """The Run a fresh insert stored: the input plus what the database decided (id, times).
+
+    Equal to decoding the stored row (the contract tests check it), without reading it back.
+    """
+    running = new.start_running
+    return Run(
+        id=int(row["id"]),
+        job_name=new.job_name,
+        queue=new.queue,
+        status=RunStatus(row["status"]),
+        priority=new.priority,
+        params=dict(new.params),
+        attempt=1 if running else 0,
+        max_attempts=new.retry.attempts,
+        retry=new.retry,
+        timeout=_float(new.timeout),
+        job_id=new.job_id,
+        trigger=str(new.trigger),
+        scope=str(new.scope),
+        algorithm_version=new.algorithm_version,
+        correlation_id=new.correlation_id,
+        tenant_id=new.tenant_id,
+        user_id=new.user_id,
+        concurrency_key=new.concurrency_key,
+        run_at=utc(row["run_at"]),
+        created_at=utc(row["created_at"]),
+        started_at=utc(row["started_at"]),
+        lease_expires_at=utc(row["lease_expires_at"]),
+        worker_id=new.worker_id if running else None,
+        trace_context=dict(new.trace_context),
+        schedule_name=new.schedule_name,
+        fire_time=utc(new.fire_time),
+        next_fire_time=utc(new.next_fire_time),
+        keep_completed=new.keep_completed,
+        keep_failed=new.keep_failed,
+    )
 
 
 # -- write_feedback -------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from .base import (
     WorkerInfo,
 )
 from .filters import levels_at_or_above, run_filter_sql
+from .postgres_applog import PostgresAppLogMixin
 from .rows import aware, log_from_row, run_from_row
 
 log = logging.getLogger("jobglass.stores.postgres")
@@ -74,7 +75,7 @@ def _cursor(conn: AsyncConnection[Any]) -> AsyncCursor[Row]:
     return cur
 
 
-class PostgresStore:
+class PostgresStore(PostgresAppLogMixin):
     """Every method is one transaction on a pooled autocommit connection."""
 
     pushes_events = True
@@ -204,8 +205,9 @@ class PostgresStore:
         out: list[Created | None] = [None] * len(runs)
         pending = list(range(len(runs)))
         for _ in range(3):  # a conflicting run may finish before we read it: insert again
-            records = [pb.run_record(i, runs[i]) for i in pending]
-            rows = await self._fetch(conn, "insert_runs", {"runs": Jsonb(records, dumps=pb.dumps)})
+            cur = _cursor(conn)
+            await cur.execute(self.q["insert_runs"], pb.run_columns([runs[i] for i in pending]))
+            rows = await cur.fetchall()
             conflicted = self._match_inserted(runs, pending, rows, out)
             if not conflicted:
                 break
@@ -241,7 +243,7 @@ class PostgresStore:
             row = rows[pos] if pos < len(rows) else None
             if row is not None and row["job_id"] == runs[i].job_id:
                 assert row["job_name"] == runs[i].job_name
-                out[i] = Created(run_from_row(row, aware), True)
+                out[i] = Created(pb.created_run(runs[i], row), True)
                 pos += 1
             else:
                 conflicted.append(i)

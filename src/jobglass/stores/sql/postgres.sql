@@ -6,9 +6,10 @@
 -- `jobglass_wakeup` (payload: the queue name).
 
 -- name: insert_runs
--- One round trip for a whole batch: the input order is kept (ids grow with `ord`), a live
--- duplicate job_id is skipped (the first of a batch wins), and each queue that got new queued
--- work is woken once, in the same statement, so the wake-up is delivered only on commit.
+-- One round trip for a whole batch sent as typed (binary) arrays: the input order is kept (ids
+-- grow with `ord`), a live duplicate job_id is skipped (the first of a batch wins), and each
+-- queue that got new queued work is woken once, in the same statement, so the wake-up is
+-- delivered only on commit. Only what the database decides comes back.
 WITH ins AS (
     INSERT INTO runs (
         job_name, queue, status, priority, run_at, job_id, params, attempt, max_attempts, retry,
@@ -18,26 +19,34 @@ WITH ins AS (
     )
     SELECT
         r.job_name, r.queue, CASE WHEN r.running THEN 'RUNNING' ELSE 'QUEUED' END, r.priority,
-        COALESCE(r.run_at, now()), r.job_id, COALESCE(r.params, '{}'),
-        CASE WHEN r.running THEN 1 ELSE 0 END, r.max_attempts, r.retry, r.timeout, r.trigger,
-        r.scope, r.algorithm_version, r.correlation_id, r.tenant_id, r.user_id,
-        r.concurrency_key, r.trace_context, now(), CASE WHEN r.running THEN now() END,
+        COALESCE(r.run_at, now()), r.job_id, r.params::jsonb,
+        CASE WHEN r.running THEN 1 ELSE 0 END, r.max_attempts, r.retry::jsonb, r.timeout,
+        r.trigger, r.scope, r.algorithm_version, r.correlation_id, r.tenant_id, r.user_id,
+        r.concurrency_key, r.trace_context::jsonb, now(), CASE WHEN r.running THEN now() END,
         CASE WHEN r.running THEN now() + make_interval(secs => r.lease_seconds) END,
         CASE WHEN r.running THEN r.worker_id END, r.schedule_name, r.fire_time,
         r.next_fire_time, r.keep_completed, r.keep_failed
-    FROM jsonb_to_recordset(%(runs)s) AS r(
-        ord INTEGER, job_name TEXT, queue TEXT, running BOOLEAN, priority INTEGER,
-        run_at TIMESTAMPTZ, job_id TEXT, params JSONB, max_attempts INTEGER, retry JSONB,
-        timeout DOUBLE PRECISION, trigger TEXT, scope TEXT, algorithm_version TEXT,
-        correlation_id TEXT, tenant_id TEXT, user_id TEXT, concurrency_key TEXT,
-        trace_context JSONB, lease_seconds DOUBLE PRECISION, worker_id TEXT,
-        schedule_name TEXT, fire_time TIMESTAMPTZ, next_fire_time TIMESTAMPTZ,
-        keep_completed INTEGER, keep_failed INTEGER
+    FROM unnest(
+        %(job_name)b::text[], %(queue)b::text[], %(running)b::boolean[], %(priority)b::integer[],
+        %(run_at)b::timestamptz[], %(job_id)b::text[], %(params)b::text[],
+        %(max_attempts)b::integer[], %(retry)b::text[], %(timeout)b::float8[],
+        %(trigger)b::text[], %(scope)b::text[], %(algorithm_version)b::text[],
+        %(correlation_id)b::text[], %(tenant_id)b::text[], %(user_id)b::text[],
+        %(concurrency_key)b::text[], %(trace_context)b::text[], %(lease_seconds)b::float8[],
+        %(worker_id)b::text[], %(schedule_name)b::text[], %(fire_time)b::timestamptz[],
+        %(next_fire_time)b::timestamptz[], %(keep_completed)b::integer[],
+        %(keep_failed)b::integer[]
+    ) WITH ORDINALITY AS r(
+        job_name, queue, running, priority, run_at, job_id, params, max_attempts, retry,
+        timeout, trigger, scope, algorithm_version, correlation_id, tenant_id, user_id,
+        concurrency_key, trace_context, lease_seconds, worker_id, schedule_name, fire_time,
+        next_fire_time, keep_completed, keep_failed, ord
     )
     ORDER BY r.ord
     ON CONFLICT (job_id) WHERE job_id IS NOT NULL AND status IN ('QUEUED', 'RETRYING', 'RUNNING')
     DO NOTHING
-    RETURNING *
+    RETURNING id, job_name, job_id, queue, status, run_at, created_at, started_at,
+        lease_expires_at
 ), woken AS (
     SELECT pg_notify('jobglass_wakeup', q.queue)
     FROM (SELECT DISTINCT queue FROM ins WHERE status = 'QUEUED') AS q

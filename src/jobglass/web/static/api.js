@@ -177,15 +177,15 @@ export const connection = {
 };
 
 /**
- * One WebSocket to /stream that reconnects by itself and resumes after the last event
- * it saw (`after=<seq>`), so a restart of the server leaves no gap.
+ * One WebSocket to /stream that reconnects by itself. A one-run stream resumes after the
+ * last log sequence it saw (`after=<seq>`, from opts.after()), so a restart of the server
+ * leaves no gap; the all-runs stream answers a reconnect with a fresh snapshot.
  *
- * opts: {runId, level, onEvent(evt), onOpen(resumed), onGap()}
+ * opts: {runId, level, after(), onEvent(evt), onOpen(resumed), onGap(evt)}
  */
 export class LiveStream {
   constructor(opts) {
     this.opts = opts;
-    this.seq = null;
     this.ws = null;
     this.state = "idle";
     this.closed = false;
@@ -200,7 +200,7 @@ export class LiveStream {
     if (auth.token) url.searchParams.set("token", auth.token);
     if (this.opts.runId) url.searchParams.set("runId", this.opts.runId);
     if (this.opts.level) url.searchParams.set("level", this.opts.level);
-    const after = this.opts.after ? this.opts.after(this.seq) : this.seq;
+    const after = this.opts.after ? this.opts.after() : null;
     if (after !== null && after !== undefined) url.searchParams.set("after", after);
     return url.toString();
   }
@@ -243,11 +243,14 @@ export class LiveStream {
       } catch {
         return;
       }
-      if (typeof evt.seq === "number") this.seq = Math.max(this.seq ?? 0, evt.seq);
-      if (evt.type === "ping" || evt.type === "hello") return;
+      if (evt.type === "ping") return;
+      if (evt.type === "hello") {
+        if (evt.role) auth.setIdentity({ role: evt.role });
+        return;
+      }
       if (evt.type === "overflow" || evt.type === "resync") {
         if (this.opts.onGap) this.opts.onGap(evt);
-        return;
+        if (evt.type === "overflow") return;
       }
       if (evt.type === "error" && evt.status === 401) {
         window.dispatchEvent(new CustomEvent("jobglass:unauthorized"));

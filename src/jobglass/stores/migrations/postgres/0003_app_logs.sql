@@ -4,7 +4,7 @@
 -- delete on each table's created_at index), and indexes (audit needs action/resource,
 -- app lines need level), so neither pays for the other's indexes on insert.
 -- Every filterable field has its own index ending in id, so "newest first" pages by
--- `id < cursor` straight off the index; the optional fields' indexes are partial
+-- `id < cursor` straight off the index. The optional fields' indexes are partial
 -- (IS NOT NULL), so rows without them cost those indexes nothing.
 -- PostgreSQL: id is the cursor; JSON is JSONB.
 CREATE TABLE app_logs (

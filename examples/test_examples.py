@@ -1,0 +1,34 @@
+"""The docs/testing.md example, run for real: seed jobs tested in memory."""
+
+from __future__ import annotations
+
+from jobglass.testing import run_test_job
+
+from .jobs import match_scores, orphan_scan, user_sync
+
+
+async def test_user_sync_reports_failures() -> None:
+    result = await run_test_job(user_sync, {"batch_size": 50})
+    assert result.status == "SUCCESS"
+    assert result.stages == ["Initializing", "Loading users", "Syncing users", "Finalizing"]
+    assert result.outcome == {"synced": 48, "errors": 2}
+    assert result.messages("error") == ["Failed to sync user 13", "Failed to sync user 42"]
+    assert result.progress["message"] == "Finalizing"
+    assert result.summary is not None
+    assert result.summary.endswith("| Processed: 50 entities | Synced: 48 | Errors: 2")
+
+
+async def test_match_scores_tells_the_seed_story() -> None:
+    result = await run_test_job(match_scores, {"user_count": 1000})
+    assert result.stages == ["Initializing", "Fetching users", "Scoring users", "Finalizing"]
+    assert result.progress["message"] == "Finalizing (saving results)"
+    assert result.progress["percent"] == 100
+    assert result.outcome["skipped"] == result.outcome["warnings"] > 0
+    assert result.messages("info", exact=True)[1] == "Batch 100/1,000 complete"
+
+
+async def test_orphan_scan_has_no_total() -> None:
+    result = await run_test_job(orphan_scan, {"files": 500})
+    assert result.progress["message"] == "Scanning for orphaned files (500 processed)"
+    assert result.progress["percent"] is None
+    assert result.outcome == {"deletes": 500}

@@ -1,0 +1,602 @@
+"""Schedules: every due fire time fires exactly once, whatever the number of scheduler processes.
+
+A schedule is a row of `schedules` (synced from code and config at scheduler start); each fire
+time a scheduler decides about is a row of `schedule_fires`, whose primary key
+(schedule, fire time) is the claim: inserting it and the run it starts happen in one
+transaction, so a second scheduler that reaches the same fire time inserts nothing and starts
+nothing. One transaction per tick covers every due schedule (see `Store.claim_schedule_fires`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from .cron import CronSchedule, IntervalSchedule, parse_schedule
+from .errors import NotFound
+from .models import LIVE, Run, Scope, Trigger, iso
+from .stores.base import NewRun
+
+if TYPE_CHECKING:
+    from .app import JobGlass
+
+log = logging.getLogger("jobglass.scheduler")
+
+MISFIRE_POLICIES = ("fire_once", "skip", "catch_up")
+OVERLAP_POLICIES = ("skip", "queue")
+DECISIONS = ("enqueued", "skipped", "misfire-skipped")
+#: Missed fire times counted one by one at most; beyond this the count is "at least".
+MAX_MISSED_ENUMERATION = 10_000
+_TINY = timedelta(microseconds=1)
+Timing = CronSchedule | IntervalSchedule
+
+
+@lru_cache(maxsize=8192)
+def timing_of(cron: str | None, every_seconds: float | None, timezone: str) -> Timing:
+    """The parsed timing of a schedule (cached: the scheduler asks for it every tick)."""
+    if cron is not None:
+        return CronSchedule.parse(cron, timezone)
+    assert every_seconds is not None
+    return parse_schedule(every=format_every(every_seconds), timezone=timezone)
+
+
+def format_every(seconds: float) -> str:
+    """14400 -> "4h", 90 -> "1m30s" (the `parse_interval` syntax)."""
+    rest, out = int(seconds), ""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            out += f"{count}{unit}"
+    return out or "0s"
+
+
+@dataclass
+class Schedule:
+    """A schedule's definition (from code or config) and the state the store keeps for it."""
+
+    name: str
+    job_name: str
+    cron: str | None = None
+    every_seconds: float | None = None
+    timezone: str = "UTC"
+    description: str | None = None
+    enabled: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+    tenant_id: str | None = None
+    user_id: str | None = None
+    correlation_prefix: str | None = None
+    misfire: str = "fire_once"
+    overlap: str = "skip"
+    catch_up_limit: int = 10
+    source: str = "code"
+    # -- state, kept by the store (None/False for a definition that was never stored)
+    paused: bool = False
+    next_fire_at: datetime | None = None
+    last_fire_at: datetime | None = None
+    last_run_id: int | None = None
+    last_run_status: str | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def timing(self) -> Timing:
+        return timing_of(self.cron, self.every_seconds, self.timezone)
+
+    @property
+    def expression(self) -> str:
+        """The cron expression, or `every 4h` for an interval schedule."""
+        if self.cron is not None:
+            return self.cron
+        return f"every {format_every(self.every_seconds or 0)}"
+
+    @property
+    def stored(self) -> bool:
+        return self.updated_at is not None
+
+    def next_after(self, when: datetime) -> datetime | None:
+        return self.timing.next_after(when)
+
+    def describe(self) -> str:
+        return self.timing.describe()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "jobName": self.job_name,
+            "cron": self.cron,
+            "everySeconds": self.every_seconds,
+            "timezone": self.timezone,
+            "description": self.description,
+            "humanReadable": self.describe(),
+            "enabled": self.enabled,
+            "paused": self.paused,
+            "params": self.params,
+            "tenantId": self.tenant_id,
+            "userId": self.user_id,
+            "correlationPrefix": self.correlation_prefix,
+            "misfire": self.misfire,
+            "overlap": self.overlap,
+            "catchUpLimit": self.catch_up_limit,
+            "source": self.source,
+            "nextFireAt": iso(self.next_fire_at),
+            "lastFireAt": iso(self.last_fire_at),
+            "lastRunId": None if self.last_run_id is None else str(self.last_run_id),
+            "lastRunStatus": self.last_run_status,
+            "updatedAt": iso(self.updated_at),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], t: Callable[[Any], datetime | None]) -> Schedule:
+        from .stores.rows import from_json_text
+
+        keys = row.keys()
+        return cls(
+            name=row["name"],
+            job_name=row["job_name"],
+            cron=row["cron"],
+            every_seconds=row["every_seconds"],
+            timezone=row["timezone"],
+            description=row["description"],
+            enabled=bool(row["enabled"]),
+            params=from_json_text(row["params"]) or {},
+            tenant_id=row["tenant_id"],
+            user_id=row["user_id"],
+            correlation_prefix=row["correlation_prefix"],
+            misfire=row["misfire"],
+            overlap=row["overlap"],
+            catch_up_limit=int(row["catch_up_limit"]),
+            source=row["source"],
+            paused=bool(row["paused"]),
+            next_fire_at=t(row["next_fire_at"]),
+            last_fire_at=t(row["last_fire_at"]),
+            last_run_id=row["last_run_id"],
+            last_run_status=row["last_run_status"] if "last_run_status" in keys else None,
+            updated_at=t(row["updated_at"]),
+        )
+
+
+# -- what crosses the store boundary ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Fire:
+    """One fire time decided: `enqueued` (with its run), `skipped` or `misfire-skipped`."""
+
+    schedule_name: str
+    fire_time: datetime
+    decided: str
+    run: NewRun | None = None
+    reason: str = ""  # for the log only: "", "misfire", "catch-up", "overlap"
+
+
+@dataclass(slots=True)
+class Advance:
+    """Move a due schedule on: applied only if its `next_fire_at` is still `expected`."""
+
+    schedule_name: str
+    expected: datetime
+    next_fire_at: datetime | None
+
+
+@dataclass(slots=True)
+class FireBatch:
+    """A whole tick: claimed in one transaction."""
+
+    fires: list[Fire]
+    advances: list[Advance]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedFire:
+    """A fire this claim inserted (another scheduler's fires are not returned), and its run."""
+
+    fire: Fire
+    run: Run | None
+
+
+@dataclass(slots=True)
+class FireRecord:
+    schedule_name: str
+    fire_time: datetime
+    run_id: int | None
+    decided: str
+    created_at: datetime | None
+
+
+@dataclass(slots=True)
+class ScheduleSync:
+    """Upsert definitions (keeping state); with `disable_others`, disable every other row."""
+
+    schedules: list[Schedule]
+    disable_others: bool
+    now: datetime
+
+
+@dataclass(slots=True)
+class TickResult:
+    due: int = 0
+    enqueued: int = 0
+    skipped: int = 0
+    misfires: int = 0
+    lost: int = 0  # fires another scheduler had already claimed
+    more: bool = False  # the due batch was full: tick again at once
+
+
+# -- the scheduler process ------------------------------------------------------------------------
+
+
+class Scheduler:
+    """`jobglass scheduler MODULE:APP`, `jobglass worker --with-scheduler`, or
+    `await Scheduler(app).run()`. Any number may run against one database.
+
+    `now` replaces the clock (tests); `misfire_threshold` is how late a fire may be reached and
+    still count as on time (Quartz's default, 60 s); `max_sleep` bounds how long a change made
+    by another process (pause, resume, a new schedule) can go unnoticed.
+    """
+
+    def __init__(
+        self,
+        app: JobGlass,
+        *,
+        now: Callable[[], datetime] | None = None,
+        misfire_threshold: float = 60.0,
+        max_sleep: float = 1.0,
+        batch_limit: int = 2000,
+        sync: bool = True,
+    ) -> None:
+        self.app = app
+        self._clock = now or (lambda: datetime.now(UTC))
+        self.misfire_threshold = timedelta(seconds=misfire_threshold)
+        self.max_sleep = max_sleep
+        self.batch_limit = batch_limit
+        self.sync_at_start = sync
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._broken: set[str] = set()
+        self.ticks = 0
+
+    def now(self) -> datetime:
+        return self._clock().astimezone(UTC)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop)
+
+    async def sync(self) -> list[Schedule]:
+        """Write the code and config schedules to the store; disable the ones gone."""
+        from .schedule_config import defined_schedules
+
+        defs = defined_schedules(self.app)
+        now = self.now()
+        for s in defs:
+            s.next_fire_at = s.next_after(now)
+        store = await self.app._ready()
+        await store.sync_schedules(ScheduleSync(defs, disable_others=True, now=now))
+        enabled = sum(1 for s in defs if s.enabled)
+        log.info("scheduler synced %d schedules (%d enabled)", len(defs), enabled)
+        return defs
+
+    async def run(self) -> int:
+        """Sync, then fire due schedules until stopped. Returns 0."""
+        store = await self.app._ready()
+        if self.sync_at_start:
+            await self.sync()
+        registry = self.app.schedule_registry
+        registry.wakers.append(self.wake)
+        log.info("scheduler started (process %s)", self.app.process_id)
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                delay = self.max_sleep
+                try:
+                    result = await self.tick()
+                    if result.more:
+                        continue
+                    upcoming = await store.next_schedule_fire()
+                    if upcoming is not None:
+                        ahead = (upcoming - self.now()).total_seconds() + 0.002
+                        delay = min(self.max_sleep, max(0.0, ahead))
+                except Exception:
+                    log.exception("scheduler tick failed; retrying")
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), delay)
+        finally:
+            with contextlib.suppress(ValueError):
+                registry.wakers.remove(self.wake)
+        log.info("scheduler stopped after %d ticks", self.ticks)
+        return 0
+
+    async def tick(self) -> TickResult:
+        """Decide and claim every due fire, in one transaction."""
+        self.ticks += 1
+        store = await self.app._ready()
+        now = self.now()
+        due = await store.due_schedules(now, self.batch_limit)
+        result = TickResult(due=len(due), more=len(due) >= self.batch_limit)
+        if not due:
+            return result
+        fires: list[Fire] = []
+        advances: list[Advance] = []
+        misses: dict[str, tuple[int, bool, list[datetime]]] = {}
+        for s in due:
+            try:
+                planned, advance, missed = self._plan(s, now)
+            except Exception as err:
+                if s.name not in self._broken:
+                    self._broken.add(s.name)
+                    log.error("schedule %r cannot fire: %s", s.name, err)
+                continue
+            self._broken.discard(s.name)
+            fires.extend(planned)
+            advances.append(advance)
+            if missed[0]:
+                misses[s.name] = missed
+        claimed = await store.claim_schedule_fires(FireBatch(fires, advances))
+        result.lost = len(fires) - len(claimed)
+        self._report(claimed, misses, {s.name: s for s in due}, result)
+        return result
+
+    def _plan(
+        self, s: Schedule, now: datetime
+    ) -> tuple[list[Fire], Advance, tuple[int, bool, list[datetime]]]:
+        """The fires of one due schedule: missed ones by its misfire policy, then on-time ones."""
+        timing = s.timing
+        first = s.next_fire_at
+        assert first is not None
+        cutoff = now - self.misfire_threshold
+        missed: list[datetime] = []
+        when: datetime | None = first
+        while when is not None and when < cutoff and len(missed) < MAX_MISSED_ENUMERATION:
+            missed.append(when)
+            when = timing.next_after(when)
+        more = when is not None and when < cutoff
+        if more:
+            when = timing.next_after(cutoff - _TINY)
+        on_time: list[datetime] = []
+        while when is not None and when <= now:
+            on_time.append(when)
+            when = timing.next_after(when)
+        upcoming = when
+        definition = self.app.jobs.get(s.job_name)
+        exclusive = definition is not None and not definition.allow_concurrent
+        busy = s.last_run_status in LIVE
+        fires: list[Fire] = []
+
+        def fire(at: datetime, after: datetime | None, reason: str, force: bool = False) -> None:
+            nonlocal busy
+            if exclusive and busy and s.overlap == "skip" and not force:
+                fires.append(Fire(s.name, at, "skipped", reason="overlap"))
+                return
+            fires.append(Fire(s.name, at, "enqueued", self._new_run(s, at, after), reason))
+            busy = True
+
+        if missed:
+            after_window = on_time[0] if on_time else upcoming
+            if s.misfire == "skip":
+                fires.append(Fire(s.name, missed[0], "misfire-skipped", reason="misfire"))
+            elif s.misfire == "catch_up":
+                for i, at in enumerate(missed[: s.catch_up_limit]):
+                    nxt = missed[i + 1] if i + 1 < len(missed) else after_window
+                    fire(at, nxt, "catch-up", force=True)
+                if len(missed) > s.catch_up_limit:
+                    rest = missed[s.catch_up_limit]
+                    fires.append(Fire(s.name, rest, "misfire-skipped", reason="misfire"))
+            else:  # fire_once: one run now, standing for the whole missed window
+                fire(missed[0], after_window, "misfire")
+        for i, at in enumerate(on_time):
+            fire(at, on_time[i + 1] if i + 1 < len(on_time) else upcoming, "")
+        return fires, Advance(s.name, first, upcoming), (len(missed), more, missed[:1])
+
+    def _new_run(self, s: Schedule, fire_time: datetime, next_fire: datetime | None) -> NewRun:
+        from .app import EnqueueRequest
+
+        scope = Scope.USER if s.user_id else Scope.TENANT if s.tenant_id else Scope.SYSTEM
+        new = self.app._new_run(
+            EnqueueRequest(
+                s.job_name,
+                s.params,
+                tenant_id=s.tenant_id,
+                user_id=s.user_id,
+                trigger=Trigger.SCHEDULE,
+                scope=scope,
+                correlation_id=correlation_id(s.correlation_prefix),
+            )
+        )
+        new.schedule_name = s.name
+        new.fire_time = fire_time.astimezone(UTC)
+        new.next_fire_time = None if next_fire is None else next_fire.astimezone(UTC)
+        return new
+
+    def _report(
+        self,
+        claimed: list[ClaimedFire],
+        misses: dict[str, tuple[int, bool, list[datetime]]],
+        due: dict[str, Schedule],
+        result: TickResult,
+    ) -> None:
+        """Log and count what this scheduler decided; publish the new runs."""
+        decided_misfire: dict[str, list[ClaimedFire]] = {}
+        runs: list[Run] = []
+        for c in claimed:
+            f = c.fire
+            if c.run is not None:
+                runs.append(c.run)
+                result.enqueued += 1
+            else:
+                result.skipped += 1
+            if f.reason in ("misfire", "catch-up"):
+                decided_misfire.setdefault(f.schedule_name, []).append(c)
+            elif f.reason == "overlap":
+                previous = due[f.schedule_name].last_run_id
+                log.warning(
+                    "schedule %r: fire at %s skipped: previous run %s is still %s"
+                    " (job %r does not allow concurrent runs; overlap=skip)",
+                    f.schedule_name,
+                    iso(f.fire_time),
+                    previous,
+                    due[f.schedule_name].last_run_status,
+                    due[f.schedule_name].job_name,
+                )
+        metrics = getattr(self.app, "metrics", None)
+        count_misfire = getattr(metrics, "misfire", None)
+        for name, decided in decided_misfire.items():
+            count, more, first = misses.get(name, (0, False, []))
+            s = due[name]
+            enqueued = sum(1 for c in decided if c.run is not None)
+            outcome = {
+                "fire_once": "one catch-up run now" if enqueued else "catch-up run skipped",
+                "skip": "no run; waiting for the next regular fire time",
+                "catch_up": f"{enqueued} catch-up runs, oldest first"
+                + (f" (limit {s.catch_up_limit}, the rest skipped)" if more or count > enqueued
+                   else ""),
+            }[s.misfire]
+            log.warning(
+                "schedule %r: %s%d missed fire time(s) since %s; misfire=%s: %s",
+                name,
+                "at least " if more else "",
+                count,
+                iso(first[0]) if first else "?",
+                s.misfire,
+                outcome,
+            )
+            result.misfires += 1
+            if callable(count_misfire):
+                try:
+                    count_misfire(name)
+                except Exception:
+                    log.debug("metrics.misfire failed", exc_info=True)
+        if runs:
+            publish_runs(self.app, runs)
+            for run in runs:
+                log.debug(
+                    "schedule %r fired run %s (fire time %s)",
+                    run.schedule_name,
+                    run.id,
+                    iso(run.fire_time),
+                )
+
+
+def correlation_id(prefix: str | None) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}" if prefix else uuid.uuid4().hex
+
+
+def publish_runs(app: JobGlass, runs: list[Run]) -> None:
+    """What `enqueue_many` does after a write: wake local workers, publish run events."""
+    for queue in {r.queue for r in runs}:
+        app._wake_local(queue)
+    app.events.publish_many(
+        [
+            {
+                "type": "run",
+                "runId": str(r.id),
+                "status": str(r.status),
+                "jobName": r.job_name,
+                "queue": r.queue,
+                "tenantId": r.tenant_id,
+            }
+            for r in runs
+        ]
+    )
+
+
+# -- the app's schedule API (JobGlass delegates here) ---------------------------------------------
+
+
+async def list_schedules(app: JobGlass) -> list[Schedule]:
+    """Stored schedules, plus this app's definitions no scheduler has stored yet."""
+    from .schedule_config import defined_schedules
+
+    store = await app._ready()
+    stored = {s.name: s for s in await store.list_schedules()}
+    now = datetime.now(UTC)
+    for s in defined_schedules(app):
+        if s.name not in stored:
+            s.next_fire_at = s.next_after(now) if s.enabled else None
+            stored[s.name] = s
+    return [stored[name] for name in sorted(stored)]
+
+
+async def _stored(app: JobGlass, name: str) -> Schedule:
+    """The stored schedule; a definition of this app not stored yet is stored first."""
+    from .schedule_config import defined_schedules
+
+    store = await app._ready()
+    found = await store.get_schedule(name)
+    if found is not None:
+        return found
+    for s in defined_schedules(app):
+        if s.name == name:
+            now = datetime.now(UTC)
+            s.next_fire_at = s.next_after(now)
+            await store.sync_schedules(ScheduleSync([s], disable_others=False, now=now))
+            again = await store.get_schedule(name)
+            assert again is not None
+            return again
+    known = ", ".join(s.name for s in await list_schedules(app)) or "none"
+    raise NotFound(f"unknown schedule {name!r} (known schedules: {known})")
+
+
+async def pause_schedule(app: JobGlass, name: str) -> Schedule:
+    await _stored(app, name)
+    updated = await app.store.set_schedule_paused(name, True, None, datetime.now(UTC))
+    assert updated is not None
+    _wake_schedulers(app)
+    return updated
+
+
+async def resume_schedule(app: JobGlass, name: str) -> Schedule:
+    """Resume from now: fire times that passed while paused are not caught up."""
+    s = await _stored(app, name)
+    now = datetime.now(UTC)
+    updated = await app.store.set_schedule_paused(name, False, s.next_after(now), now)
+    assert updated is not None
+    _wake_schedulers(app)
+    return updated
+
+
+async def trigger_schedule(app: JobGlass, name: str) -> Run:
+    """Run the schedule's job now, once (trigger MANUAL; paused or not; not a fire time)."""
+    s = await _stored(app, name)
+    from .app import EnqueueRequest
+
+    scope = Scope.USER if s.user_id else Scope.TENANT if s.tenant_id else Scope.SYSTEM
+    new = app._new_run(
+        EnqueueRequest(
+            s.job_name,
+            s.params,
+            tenant_id=s.tenant_id,
+            user_id=s.user_id,
+            trigger=Trigger.MANUAL,
+            scope=scope,
+            correlation_id=correlation_id(s.correlation_prefix),
+        )
+    )
+    new.schedule_name = s.name
+    new.fire_time = datetime.now(UTC)
+    new.next_fire_time = s.next_fire_at if s.enabled and not s.paused else None
+    run = await app.store.trigger_schedule_run(s.name, new)
+    publish_runs(app, [run])
+    log.info("schedule %r triggered by hand: run %s", name, run.id)
+    return run
+
+
+def _wake_schedulers(app: JobGlass) -> None:
+    for wake in list(app.schedule_registry.wakers):
+        wake()
