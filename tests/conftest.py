@@ -16,8 +16,8 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,15 +40,35 @@ POSTGRES_URL = os.environ.get(
 
 @dataclass
 class _PgServer:
-    admin_url: str
-    template: str | None = None  # migrated template database, None when unreachable
+    template: str | None = None  # the migrated template database; None: unreachable
     error: str | None = None
+    # test databases are dropped in the background (a drop takes a while); waited for at the end
+    dropper: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
+    drops: list[Future[None]] = field(default_factory=list)
+
+    def drop_later(self, name: str) -> None:
+        statement = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        self.drops.append(self.dropper.submit(_admin_execute, POSTGRES_URL, statement))
+
+    def finish(self) -> None:
+        self.dropper.shutdown(wait=True)
+        for done in self.drops:
+            done.result()  # a failed drop is reported, not hidden
 
 
 def _replace_dbname(url: str, name: str) -> str:
     """`postgresql://user@host:port/db?opts` with another database name."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _admin_execute(url: str, *statements: str) -> None:
@@ -78,7 +98,7 @@ def _migrate(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def _pg_server() -> Iterator[_PgServer]:
-    server = _PgServer(POSTGRES_URL)
+    server = _PgServer()
     try:
         import psycopg
     except ImportError as err:  # pragma: no cover - the postgres extra is missing
@@ -99,28 +119,26 @@ def _pg_server() -> Iterator[_PgServer]:
         server.template = template
         yield server
     finally:
-        _admin_execute(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        try:
+            server.finish()
+        finally:
+            _admin_execute(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
 
 
 @pytest.fixture
 def postgres_url(_pg_server: _PgServer) -> Iterator[str]:
     if _pg_server.template is None:
-        message = (
-            f"PostgreSQL not reachable at {POSTGRES_URL} ({_pg_server.error});"
-            " set JOBGLASS_TEST_POSTGRES_URL to run these tests"
-        )
+        where = f"PostgreSQL not reachable at {_shown(POSTGRES_URL)}"
+        hint = "set JOBGLASS_TEST_POSTGRES_URL to run these tests"
         if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(
-            f"PostgreSQL not reachable at {POSTGRES_URL};"
-            " set JOBGLASS_TEST_POSTGRES_URL to run these tests"
-        )
+            pytest.fail(f"{where} ({_pg_server.error}); {hint}", pytrace=False)
+        pytest.skip(f"{where}; {hint}")
     name = f"jg_test_{uuid.uuid4().hex[:16]}"
     _admin_execute(POSTGRES_URL, f'CREATE DATABASE "{name}" TEMPLATE "{_pg_server.template}"')
     try:
         yield _replace_dbname(POSTGRES_URL, name)
     finally:
-        _admin_execute(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_server.drop_later(name)
 
 
 # -- database URLs: both backends ---------------------------------------------------------------

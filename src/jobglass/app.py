@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .applog import AppLogMixin, job_log_middleware
 from .config import Settings
@@ -31,6 +31,10 @@ from .observe.tracing import tracing_from_env
 from .runner import AttemptMiddleware, AttemptResult, AttemptRunner
 from .stores import open_store
 from .stores.base import Created, Feedback, Finish, NewRun, Retention, RunFilter, Store
+
+if TYPE_CHECKING:
+    from .schedule_config import ScheduleRegistry
+    from .scheduler import Schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("jobglass")
@@ -594,10 +598,62 @@ class JobGlass(AppLogMixin):
         }
         return await (await self._ready()).prune(per_job, default)
 
+    def asgi(self, **options: Any) -> Any:
+        """The admin API, live stream and OpenAPI as an ASGI app (needs the `web` extra)."""
+        from .web.api import create_api
+
+        return create_api(self, **options)
+
     def worker(self, **options: Any) -> Any:
         from .worker import Worker
 
         return Worker(self, **options)
+
+    # -- schedules (scheduler.py, schedule_config.py) -------------------------------------------
+    _schedule_registry: ScheduleRegistry | None = None
+
+    @property
+    def schedule_registry(self) -> ScheduleRegistry:
+        if self._schedule_registry is None:
+            from .schedule_config import ScheduleRegistry
+
+            self._schedule_registry = ScheduleRegistry()
+        return self._schedule_registry
+
+    def schedule(self, job: str | JobDefinition, **options: Any) -> Schedule:
+        """`cron=` or `every=`, and `name`, `params`, `tenant_id`, `user_id`, `enabled`,
+        `description`, `timezone`, `misfire`, `overlap`, `catch_up_limit`, `correlation_prefix`."""
+        from .schedule_config import add_schedule
+
+        return add_schedule(self, job, **options)
+
+    def load_schedule_config(self, path: str | os.PathLike[str]) -> list[Schedule]:
+        """Use this jobglass.toml / pyproject.toml / appsettings JSON (instead of discovery)."""
+        from .schedule_config import load_config
+
+        loaded = load_config(self, path)
+        self.schedule_registry.config, self.schedule_registry.config_path = loaded, str(path)
+        return loaded
+
+    async def schedules(self) -> list[Schedule]:
+        from .scheduler import list_schedules
+
+        return await list_schedules(self)
+
+    async def pause_schedule(self, name: str) -> Schedule:
+        from .scheduler import pause_schedule
+
+        return await pause_schedule(self, name)
+
+    async def resume_schedule(self, name: str) -> Schedule:
+        from .scheduler import resume_schedule
+
+        return await resume_schedule(self, name)
+
+    async def trigger_schedule(self, name: str) -> Run:
+        from .scheduler import trigger_schedule
+
+        return await trigger_schedule(self, name)
 
 
 def _check_queue(queue: Any) -> None:

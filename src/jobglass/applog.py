@@ -6,10 +6,10 @@
 `AppLogger` is an immutable builder: every chain call returns a new logger, so one
 configured logger can be shared by threads, tasks and requests. The terminal calls
 (`debug`/`info`/`warning`/`error`/`audit`) are synchronous and cheap: they redact the
-context, append one record to the app's buffer and return. `AppLogHub` writes the buffer to
-the store in one transaction per batch (about every `flush_interval`, sooner when
-`batch_size` records are waiting), the same pattern as the run-feedback flusher. Every
-record also goes to the standard `logging` module (logger ``jobglass.app``).
+context, append one record to the app's buffer and return; `AppLogHub` (applog_hub.py)
+writes the buffer to the store in one transaction per batch. Every record also goes to the
+standard `logging` module (logger ``jobglass.app``). `AppLogMixin` (applog_app.py) gives
+JobGlass `app.log`, `query_logs`, `query_audit` and `prune_app_logs`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .applog_app import AppLogMixin
+from .applog_hub import AppLogHub
 from .errors import InvalidInput, JobCancelled
 from .observe.context import current_correlation_id, current_user_id
 from .observe.redact import redact
@@ -34,16 +34,17 @@ from .stores.applog_types import (
     AUDIT,
     CAMEL,
     COMMON_COLUMNS,
+    CORRELATION_AT,
     INDEXED_FILTERS,
+    NO_COMMON,
     SNAKE,
-    AppLogFilter,
+    USER_AT,
     AppLogRecord,
+    make_common,
 )
 
 if TYPE_CHECKING:
-    from .config import Settings
     from .context import JobContext
-    from .stores.base import Store
 
 __all__ = [
     "REQUEST_CONTEXT_KEY",
@@ -55,7 +56,6 @@ __all__ = [
 ]
 
 pylog = logging.getLogger("jobglass.app")
-_internal = logging.getLogger("jobglass.applog")
 
 #: Where the request middleware leaves the request's extracted context (ASGI scope / WSGI
 #: environ), so `with_request` inside the handler sees the same (possibly generated) id.
@@ -72,6 +72,8 @@ _CAMEL_INDEXED = {
     for column in INDEXED_FILTERS
     if column not in ("user_id", "correlation_id")
 }
+
+_INT_LIMIT = 2**63 - 1
 
 _current: contextvars.ContextVar[AppLogger | None] = contextvars.ContextVar(
     "jobglass_app_logger", default=None
@@ -98,9 +100,9 @@ def _opt_str(value: object) -> str | None:
 def _opt_int(name: str, value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise InvalidInput(f"{name} must be a number, got {value!r}")
-    return round(value)
+    return max(-_INT_LIMIT, min(_INT_LIMIT, round(value)))  # a BIGINT column
 
 
 def _cached_request_context(request: object) -> dict[str, Any] | None:
@@ -119,10 +121,11 @@ def _cached_request_context(request: object) -> dict[str, Any] | None:
 class AppLogger:
     """Immutable: each chain method returns a new logger; terminals append one record."""
 
-    __slots__ = ("_context", "_fields", "_hub")
+    __slots__ = ("_common", "_context", "_fields", "_hub")
 
     _hub: AppLogHub
     _fields: dict[str, Any]
+    _common: tuple[Any, ...]
     _context: dict[str, Any] | None
 
     def __init__(
@@ -131,8 +134,10 @@ class AppLogger:
         fields: dict[str, Any] | None = None,
         context: dict[str, Any] | None = None,
     ) -> None:
+        fields = fields or {}
         object.__setattr__(self, "_hub", hub)
-        object.__setattr__(self, "_fields", fields or {})
+        object.__setattr__(self, "_fields", fields)
+        object.__setattr__(self, "_common", make_common(fields) if fields else NO_COMMON)
         object.__setattr__(self, "_context", context or None)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -147,8 +152,7 @@ class AppLogger:
         merged = {**self._fields, **{k: v for k, v in fields.items() if v is not None}}
         ctx = self._context
         if context:
-            clean = redact(context, self._hub.sensitive_keys)
-            assert isinstance(clean, dict)
+            clean = self._hub.clean(context)
             ctx = {**ctx, **clean} if ctx else clean
         return AppLogger(self._hub, merged, ctx)
 
@@ -275,31 +279,24 @@ class AppLogger:
         data: Any = None,
     ) -> None:
         hub = self._hub
-        fields = self._fields
         ctx = self._context
         if context:
-            clean = redact(context, hub.sensitive_keys)
-            if isinstance(clean, dict):
-                ctx = {**ctx, **clean} if ctx else clean
+            clean = hub.clean(context)
+            ctx = {**ctx, **clean} if ctx else clean
         if data is not None:
             data = redact(data, hub.sensitive_keys)
-        if "correlation_id" not in fields or "user_id" not in fields:
-            fields = dict(fields)
-            if "correlation_id" not in fields:
-                fields["correlation_id"] = current_correlation_id()
-            if "user_id" not in fields:
-                fields["user_id"] = current_user_id()
-        record = AppLogRecord(
-            kind,
-            time.time(),
-            level,
-            None if message is None else str(message),
-            action,
-            resource,
-            data=data,
-            context=ctx,
-            **fields,
-        )
+        common = self._common
+        user, correlation = common[USER_AT], common[CORRELATION_AT]
+        if user is None or correlation is None:  # fill in from the request/run context
+            ambient_user = current_user_id() if user is None else user
+            ambient_correlation = current_correlation_id() if correlation is None else correlation
+            if ambient_user is not user or ambient_correlation is not correlation:
+                filled = list(common)
+                filled[USER_AT] = ambient_user
+                filled[CORRELATION_AT] = ambient_correlation
+                common = tuple(filled)
+        text = None if message is None else message if type(message) is str else str(message)
+        record = AppLogRecord(kind, time.time(), level, text, action, resource, common, data, ctx)
         hub.append(record)
         levelno = _PY_LEVELS[level] if level is not None else logging.INFO
         if pylog.isEnabledFor(levelno):
@@ -326,8 +323,7 @@ def _member(obj: object, *names: str) -> object:
 def _to_logging(levelno: int, record: AppLogRecord) -> None:
     """Standard `extra=` fields (snake_case) for formatters such as the JSON one."""
     extra: dict[str, Any] = {"log_kind": record.kind}
-    for column in COMMON_COLUMNS:
-        value = getattr(record, column)
+    for column, value in zip(COMMON_COLUMNS, record.common, strict=True):
         if value is not None:
             extra[column] = value
     if record.context:
@@ -343,313 +339,6 @@ def _to_logging(levelno: int, record: AppLogRecord) -> None:
     pylog.log(levelno, "%s", message, extra=extra, stacklevel=4)
 
 
-class AppLogHub:
-    """Per app: the shared buffer, its background writer, and the request-context config."""
-
-    def __init__(
-        self,
-        write: Callable[[Sequence[AppLogRecord]], Awaitable[int]],
-        *,
-        sensitive_keys: frozenset[str],
-        interval: float = 0.1,
-        batch_size: int = 5_000,
-        max_buffered: int = 500_000,
-        request_config: RequestContextConfig | None = None,
-    ) -> None:
-        self._write = write
-        self.sensitive_keys = sensitive_keys
-        self.interval = interval
-        self.batch_size = batch_size
-        self.max_buffered = max_buffered
-        self.request_config = request_config or RequestContextConfig()
-        self.logger = AppLogger(self)
-        self._buffer: list[AppLogRecord] = []
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-        self._wake: asyncio.Event | None = None
-        self._flush_lock: asyncio.Lock | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.written = 0
-        self.flushes = 0
-        self.dropped = 0
-
-    @property
-    def pending(self) -> int:
-        return len(self._buffer)
-
-    def append(self, record: AppLogRecord) -> None:
-        with self._lock:
-            buffered = len(self._buffer)
-            if buffered >= self.max_buffered:
-                self.dropped += 1
-                if self.dropped == 1:
-                    _internal.error("app log buffer full (%d records): dropping", buffered)
-                return
-            self._buffer.append(record)
-            buffered += 1
-        if buffered == 1 or buffered == self.batch_size:
-            self._nudge()
-
-    def _nudge(self) -> None:
-        wake, loop = self._wake, self._loop
-        if wake is None or loop is None:
-            self._try_start()
-            return
-        if threading.get_ident() == self._loop_thread:
-            wake.set()
-        else:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: close() flushed
-                loop.call_soon_threadsafe(wake.set)
-
-    def _try_start(self) -> None:
-        """Start the writer on the running loop of this thread, if there is one."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return  # buffered until `await flush()`/`start()` from the app's loop
-        self.start()
-
-    def start(self) -> None:
-        """Start the background writer on the running loop (idempotent)."""
-        if self._task is not None and not self._task.done():
-            return
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self._wake = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
-        self._task = self._loop.create_task(self._run(), name="jobglass-applog-flusher")
-        if self._buffer:
-            self._wake.set()
-
-    async def _run(self) -> None:
-        wake = self._wake
-        assert wake is not None
-        while True:
-            await wake.wait()
-            wake.clear()
-            if len(self._buffer) < self.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.interval)
-                wake.clear()
-            try:
-                await self.flush()
-            except Exception:  # the store is down: keep the records, try again later
-                _internal.exception("app log flush failed; retrying")
-                await asyncio.sleep(min(1.0, self.interval * 10))
-                wake.set()
-
-    async def flush(self) -> None:
-        """Write everything buffered, `batch_size` records per transaction."""
-        if self._flush_lock is None or self._loop is not asyncio.get_running_loop():
-            self.start()
-        assert self._flush_lock is not None
-        async with self._flush_lock:
-            while True:
-                with self._lock:
-                    if not self._buffer:
-                        return
-                    batch = self._buffer[: self.batch_size]
-                    del self._buffer[: self.batch_size]
-                try:
-                    await self._write(batch)
-                except BaseException:
-                    with self._lock:
-                        self._buffer[:0] = batch
-                    raise
-                self.flushes += 1
-                self.written += len(batch)
-
-    async def close(self) -> None:
-        """Stop the writer after a last flush (errors are logged, not raised)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._buffer:
-            try:
-                await self.flush()
-            except Exception:
-                _internal.exception("app log: final flush failed; %d records lost", self.pending)
-        task, self._task = self._task, None  # flush() may have restarted it
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-# -- JobGlass integration ------------------------------------------------------------------------
-
-
-class AppLogMixin:
-    """`app.log`, `app.query_logs`, `app.query_audit`, `app.prune_app_logs` on JobGlass."""
-
-    settings: Settings
-    _applog_hub: AppLogHub | None = None
-
-    if TYPE_CHECKING:
-
-        async def _ready(self) -> Store: ...
-
-    @property
-    def app_logs(self) -> AppLogHub:
-        """The app's log hub; `app.app_logs.request_config = RequestContextConfig(...)`."""
-        hub = self._applog_hub
-        if hub is None:
-            hub = AppLogHub(
-                self._write_app_logs,
-                sensitive_keys=self.settings.sensitive_keys,
-                interval=self.settings.flush_interval,
-            )
-            self._applog_hub = hub
-        return hub
-
-    @property
-    def log(self) -> AppLogger:
-        """The base application logger (`app.log.with_request(req).info(...)`)."""
-        return self.app_logs.logger
-
-    async def _write_app_logs(self, records: Sequence[AppLogRecord]) -> int:
-        return await (await self._ready()).write_app_logs(records)
-
-    async def _close_app_logs(self) -> None:
-        if self._applog_hub is not None:
-            await self._applog_hub.close()
-
-    async def query_logs(
-        self,
-        *,
-        level: str | Sequence[str] | None = None,
-        user_id: str | None = None,
-        correlation_id: str | None = None,
-        source_key: str | None = None,
-        source_display_name: str | None = None,
-        external_system_key: str | None = None,
-        external_system_display_name: str | None = None,
-        record_key: str | None = None,
-        record_display_name: str | None = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        before_id: int | str | None = None,
-        limit: int = 50,
-    ) -> dict[str, Any]:
-        """Application logs, newest first: `{"logs": [...], "nextCursor": id | None}`."""
-        levels = [level] if isinstance(level, str) else list(level or ())
-        for name in levels:
-            if name not in APP_LEVELS:
-                raise InvalidInput(f"unknown level {name!r}; use one of {', '.join(APP_LEVELS)}")
-        flt = AppLogFilter(
-            APP,
-            levels,
-            user_id,
-            correlation_id,
-            source_key,
-            source_display_name,
-            external_system_key,
-            external_system_display_name,
-            record_key,
-            record_display_name,
-        )
-        records, cursor = await self._query(flt, since, until, before_id, limit)
-        return {"logs": [r.to_json() for r in records], "nextCursor": cursor}
-
-    async def query_audit(
-        self,
-        *,
-        action: str | None = None,
-        resource: str | None = None,
-        user_id: str | None = None,
-        correlation_id: str | None = None,
-        source_key: str | None = None,
-        source_display_name: str | None = None,
-        external_system_key: str | None = None,
-        external_system_display_name: str | None = None,
-        record_key: str | None = None,
-        record_display_name: str | None = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        before_id: int | str | None = None,
-        limit: int = 50,
-    ) -> dict[str, Any]:
-        """Audit events, newest first: `{"events": [...], "nextCursor": id | None}`."""
-        flt = AppLogFilter(
-            AUDIT,
-            (),
-            user_id,
-            correlation_id,
-            source_key,
-            source_display_name,
-            external_system_key,
-            external_system_display_name,
-            record_key,
-            record_display_name,
-            action,
-            resource,
-        )
-        records, cursor = await self._query(flt, since, until, before_id, limit)
-        return {"events": [r.to_json() for r in records], "nextCursor": cursor}
-
-    async def _query(
-        self,
-        flt: AppLogFilter,
-        since: datetime | str | None,
-        until: datetime | str | None,
-        before_id: int | str | None,
-        limit: int,
-    ) -> tuple[list[AppLogRecord], str | None]:
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise InvalidInput("limit must be an integer from 1 to 1000")
-        flt.since = _time_arg("since", since)
-        flt.until = _time_arg("until", until)
-        flt.before_id = _cursor_arg(before_id)
-        flt.limit = limit + 1
-        records = await (await self._ready()).query_app_logs(flt)
-        more = len(records) > limit
-        records = records[:limit]
-        cursor = str(records[-1].id) if more and records else None
-        return records, cursor
-
-    async def prune_app_logs(self) -> int:
-        """Delete app logs older than `app_log_days` and audit events older than
-        `audit_log_days` (workers also do this in their maintenance loop)."""
-        s = self.settings
-        now = datetime.now(UTC)
-        app_days, audit_days = s.app_log_days, s.audit_log_days
-        app_before = None if app_days is None else now - timedelta(days=app_days)
-        audit_before = None if audit_days is None else now - timedelta(days=audit_days)
-        if app_before is None and audit_before is None:
-            return 0
-        return await (await self._ready()).prune_app_logs(app_before, audit_before)
-
-
-def _time_arg(name: str, value: datetime | str | None) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInput(f"{name} {value!r} is not an ISO-8601 time") from None
-    if not isinstance(value, datetime):
-        raise InvalidInput(f"{name} must be a datetime or an ISO-8601 string")
-    if value.tzinfo is None:
-        raise InvalidInput(f"{name} must carry a time zone (e.g. ...Z or +02:00)")
-    return value.astimezone(UTC)
-
-
-def _cursor_arg(value: int | str | None) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        cursor = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"cursor {value!r} is not a log id") from None
-    if cursor <= 0 or cursor > 2**63 - 1:
-        raise InvalidInput(f"cursor {value!r} is not a log id")
-    return cursor
-
-
 # -- the seed's job-processor lines, for every run ------------------------------------------------
 
 
@@ -660,7 +349,7 @@ async def job_log_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
     app = ctx.app
     if app is None:
         return await call_next()
-    logger = app.log.add_correlation(ctx.correlation_id).add_user(ctx.user_id)
+    logger = app.log._with({"correlation_id": ctx.correlation_id, "user_id": ctx.user_id})
     fields: dict[str, Any] = {
         "jobId": str(ctx.run_id),
         "jobType": ctx.job_name,

@@ -37,6 +37,7 @@ class Settings:
     pool_size: int = 10
     app_log_days: float | None = 30.0  # app.log records; None keeps them forever
     audit_log_days: float | None = 365.0  # audit events; None keeps them forever
+    schedule_config: str | None = None  # None: ./jobglass.toml, else ./pyproject.toml
 
     @classmethod
     def load(

@@ -174,6 +174,7 @@ class Fire:
     decided: str
     run: NewRun | None = None
     reason: str = ""  # for the log only: "", "misfire", "catch-up", "overlap"
+    detail: str = ""  # for the log only: why an overlapping fire was skipped
 
 
 @dataclass(slots=True)
@@ -376,16 +377,20 @@ class Scheduler:
         upcoming = when
         definition = self.app.jobs.get(s.job_name)
         exclusive = definition is not None and not definition.allow_concurrent
-        busy = s.last_run_status in LIVE
+        busy = (
+            f"previous run {s.last_run_id} is still {s.last_run_status}"
+            if s.last_run_status in LIVE
+            else ""
+        )
         fires: list[Fire] = []
 
         def fire(at: datetime, after: datetime | None, reason: str, force: bool = False) -> None:
             nonlocal busy
             if exclusive and busy and s.overlap == "skip" and not force:
-                fires.append(Fire(s.name, at, "skipped", reason="overlap"))
+                fires.append(Fire(s.name, at, "skipped", reason="overlap", detail=busy))
                 return
             fires.append(Fire(s.name, at, "enqueued", self._new_run(s, at, after), reason))
-            busy = True
+            busy = f"the run for {iso(at)} fired in the same tick is still QUEUED"
 
         if missed:
             after_window = on_time[0] if on_time else upcoming
@@ -444,14 +449,12 @@ class Scheduler:
             if f.reason in ("misfire", "catch-up"):
                 decided_misfire.setdefault(f.schedule_name, []).append(c)
             elif f.reason == "overlap":
-                previous = due[f.schedule_name].last_run_id
                 log.warning(
-                    "schedule %r: fire at %s skipped: previous run %s is still %s"
+                    "schedule %r: fire at %s skipped: %s"
                     " (job %r does not allow concurrent runs; overlap=skip)",
                     f.schedule_name,
                     iso(f.fire_time),
-                    previous,
-                    due[f.schedule_name].last_run_status,
+                    f.detail,
                     due[f.schedule_name].job_name,
                 )
         metrics = getattr(self.app, "metrics", None)
@@ -464,8 +467,11 @@ class Scheduler:
                 "fire_once": "one catch-up run now" if enqueued else "catch-up run skipped",
                 "skip": "no run; waiting for the next regular fire time",
                 "catch_up": f"{enqueued} catch-up runs, oldest first"
-                + (f" (limit {s.catch_up_limit}, the rest skipped)" if more or count > enqueued
-                   else ""),
+                + (
+                    f" (limit {s.catch_up_limit}, the rest skipped)"
+                    if more or count > enqueued
+                    else ""
+                ),
             }[s.misfire]
             log.warning(
                 "schedule %r: %s%d missed fire time(s) since %s; misfire=%s: %s",
@@ -479,7 +485,7 @@ class Scheduler:
             result.misfires += 1
             if callable(count_misfire):
                 try:
-                    count_misfire(name)
+                    count_misfire(name, count)
                 except Exception:
                     log.debug("metrics.misfire failed", exc_info=True)
         if runs:

@@ -21,6 +21,7 @@ from .stores.base import ClaimParams, Finish, WorkerInfo
 
 if TYPE_CHECKING:
     from .app import JobGlass
+    from .scheduler import Scheduler
 
 log = logging.getLogger("jobglass.worker")
 
@@ -40,6 +41,7 @@ class Worker:
         poll_interval: float | None = None,
         grace: float | None = None,
         claim_batch: int | None = None,
+        with_scheduler: bool | None = None,  # None: as `jobglass worker --with-scheduler` set
     ) -> None:
         from .app import _check_queue
 
@@ -66,6 +68,10 @@ class Worker:
         self._tasks: list[asyncio.Task[Any]] = []
         self.completed = 0
         self.signals = 0
+        self.with_scheduler = (
+            app.schedule_registry.run_with_workers if with_scheduler is None else with_scheduler
+        )
+        self._scheduler: Scheduler | None = None
 
     # -- control --------------------------------------------------------------------------------
 
@@ -76,6 +82,8 @@ class Worker:
             self._hurry.set()
         self._stopping.set()
         self._wake.set()
+        if self._scheduler is not None:
+            self._scheduler.stop()
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -102,6 +110,11 @@ class Worker:
             asyncio.create_task(self._heartbeat(), name="jobglass-heartbeat"),
             asyncio.create_task(self._maintenance(), name="jobglass-maintenance"),
         ]
+        if self.with_scheduler:
+            from .scheduler import Scheduler
+
+            self._scheduler = Scheduler(app)
+            self._tasks.append(asyncio.create_task(self._scheduler.run(), name="jobglass-scheduler"))
         if store.pushes_events:
             self._tasks.append(asyncio.create_task(store.listen(self._notified)))
         log.info(
@@ -247,6 +260,9 @@ class Worker:
                     pruned = await self.app.prune()
                     if pruned:
                         log.info("pruned %d finished runs", pruned)
+                    pruned_logs = await self.app.prune_app_logs()
+                    if pruned_logs:
+                        log.info("pruned %d app/audit log records", pruned_logs)
             except Exception:
                 log.warning("maintenance failed; retrying", exc_info=True)
             await asyncio.sleep(min(5.0, max(0.2, lease / 4)))

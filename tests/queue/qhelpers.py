@@ -134,7 +134,9 @@ class QueueEnv:
                     raise AssertionError(f"{w.name} not ready after {within}s:\n{w.log()}")
                 await asyncio.sleep(0.02)
 
-    async def cli(self, *args: str, within: float = 30) -> subprocess.CompletedProcess[str]:
+    async def cli(
+        self, *args: str, within: float = 30, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """`jobglass ARGS...` in a separate process, on this test's database."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -142,7 +144,7 @@ class QueueEnv:
             "jobglass.cli",
             *args,
             cwd=REPO,
-            env=self.env(),
+            env=self.env(**(env or {})),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -193,6 +195,13 @@ class QueueEnv:
                 value = await value
             if value:
                 return value
+            crashed = [w for w in self.workers if w.proc.poll() not in (None, 0, -signal.SIGKILL)]
+            if crashed:
+                w = crashed[0]
+                raise AssertionError(
+                    f"{w.name} exited with {w.proc.returncode} while waiting for {what}\n"
+                    + self.worker_logs()
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"timed out after {within}s waiting for {what}\n" + self.worker_logs()
@@ -218,19 +227,23 @@ class QueueEnv:
         await self.wait_until(done, within, f"runs {ids[:5]}... to finish")
         return [found[rid] for rid in ids]
 
-    async def count_rows(self, table: str) -> int:
-        """Rows of one table, read straight from the database."""
+    async def count_rows(self, table: str, where: str = "") -> int:
+        """Rows of one table (optionally `WHERE where`), read straight from the database."""
+        sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
         if self.backend == "sqlite":
             import sqlite3
 
             from jobglass.stores.sqlite import sqlite_path
 
-            with sqlite3.connect(sqlite_path(self.url)) as conn:
-                return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            conn = sqlite3.connect(sqlite_path(self.url))
+            try:
+                return int(conn.execute(sql).fetchone()[0])
+            finally:
+                conn.close()
         import psycopg
 
         async with await psycopg.AsyncConnection.connect(self.url) as conn:
-            cur = await conn.execute(f"SELECT count(*) FROM {table}")  # type: ignore[arg-type]
+            cur = await conn.execute(sql)  # type: ignore[arg-type]
             row = await cur.fetchone()
             assert row is not None
             return int(row[0])

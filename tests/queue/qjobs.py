@@ -56,9 +56,9 @@ def read_records(path: str | Path, event: str | None = None) -> list[dict[str, A
     return out
 
 
-def make_app(database_url: str | None = None) -> JobGlass:
+def make_app(database_url: str | None = None, **settings: Any) -> JobGlass:
     """A fresh app with every test job registered (database from JOBGLASS_DATABASE_URL)."""
-    app = JobGlass(database_url)
+    app = JobGlass(database_url, **settings)
 
     @app.job(name="noop")
     async def noop(ctx: JobContext, n: int = 0) -> dict[str, int]:

@@ -58,7 +58,8 @@ async def test_cancel_a_running_run_from_the_cli(qenv: QueueEnv) -> None:
     assert final.status == RunStatus.CANCELLED, final.errors
     assert final.error is not None and final.error["type"] == "JobCancelled"
     assert not qenv.records("done", run=run.id)
-    assert [h["hook"] for h in qenv.records("hook", run=run.id)] == ["cancelled"]
+    hooks = await qenv.wait_until(lambda: qenv.records("hook", run=run.id), 5, "the hook")
+    assert [h["hook"] for h in hooks] == ["cancelled"]
 
 
 async def test_cancel_a_run_that_does_not_exist(qenv: QueueEnv) -> None:

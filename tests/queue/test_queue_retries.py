@@ -75,7 +75,9 @@ async def test_retry_kinds_backoff_fatal_transient_and_timeout(qenv: QueueEnv) -
     assert run.duration_ms is not None and 250 <= run.duration_ms < 2000
     assert not qenv.records("done", run=timeout.id)
 
-    # hooks: "retrying" for each retried attempt, then the final one
+    # hooks: "retrying" for each retried attempt, then the final one (fired after the finish)
+    # 4 + 4 (3 retrying each, then the end), 1, 3 + 3 (2 retrying each, then the end), 1
+    await qenv.wait_until(lambda: len(qenv.records("hook")) >= 16, 5, "all hooks")
     hooks = [(h["hook"], h["status"]) for h in qenv.records("hook", run=backoff.id)]
     assert hooks == [("retrying", "RETRYING")] * 3 + [("completed", "SUCCESS")]
     assert [h["hook"] for h in qenv.records("hook", run=fatal.id)] == ["failed"]

@@ -29,7 +29,7 @@ from ..errors import JobCancelled
 from ..formatting import duration
 from ..models import iso
 from .context import current_correlation_id, current_run, current_tenant_id, current_user_id
-from .redact import DEFAULT_SENSITIVE_KEYS, redact
+from .redact import DEFAULT_SENSITIVE_KEYS, REDACTED, is_sensitive, redact
 
 if TYPE_CHECKING:
     from ..context import JobContext
@@ -155,18 +155,21 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         attrs = record.__dict__
-        extras: dict[str, Any] = {}
+        in_run = "job_name" in attrs
+        keys = self.sensitive_keys
         for key in RUN_FIELDS:
-            value = attrs.get(key)
-            if value is not None:
-                extras[key] = value
-        params = [(k, v) for k, v in attrs.items() if k.startswith("job.")]
-        for key, value in (*params, *attrs.items()):
-            if key not in _STANDARD and key not in extras and value is not None:
-                extras[key] = value
-        redacted = redact(extras, self.sensitive_keys)
-        if isinstance(redacted, dict):
-            out.update(redacted)
+            if key in attrs:
+                value = attrs[key]
+                if value is not None or in_run:  # a run's fields: null too (stable schema)
+                    out[key] = REDACTED if is_sensitive(key, keys) else value
+        params: dict[str, Any] = {}
+        extras: dict[str, Any] = {}
+        for key, value in attrs.items():
+            if value is None or key in _STANDARD or key in out:
+                continue
+            (params if key.startswith("job.") else extras)[key] = self._clean(key, value)
+        out.update(params)
+        out.update(extras)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -174,6 +177,13 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
         return _json.dumps(out, default=str, ensure_ascii=False)
+
+    def _clean(self, key: str, value: Any) -> Any:
+        if is_sensitive(key, self.sensitive_keys):
+            return REDACTED
+        if isinstance(value, str | int | float):  # the common case: nothing nested to redact
+            return value
+        return redact(value, self.sensitive_keys)
 
 
 class TextFormatter(logging.Formatter):
@@ -199,8 +209,19 @@ class TextFormatter(logging.Formatter):
         return f"{head} [{' '.join(tags)}]{sep}{rest}"
 
 
+# (whole second, its formatted prefix), swapped as one tuple: one strftime per second.
+_last_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def _time(created: float) -> str:
-    return iso(datetime.fromtimestamp(created, UTC)) or ""
+    """ISO-8601 UTC with milliseconds and a Z, as `models.iso`."""
+    whole = int(created)
+    second, prefix = _last_second[0]
+    if second != whole:
+        prefix = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _last_second[0] = (whole, prefix)
+    millis = min(999, int((created - whole) * 1000))
+    return f"{prefix}{millis:03d}Z"
 
 
 def configure_logging(

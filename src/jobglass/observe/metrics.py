@@ -62,7 +62,8 @@ STATUS_LABELS = {
     RunStatus.RETRYING: "retrying",
     RunStatus.CANCELLED: "cancelled",
 }
-#: Distinct outcome keys (and error types) per job beyond which values are folded into "other".
+#: Label values per job for outcome keys (and error types), "other" included: beyond it,
+#: new keys are folded into "other" so a job cannot blow up the series count.
 MAX_KEYS_PER_JOB = 50
 OTHER = "other"
 
@@ -190,7 +191,7 @@ class JobMetrics:
         child = cache.get(key)
         if child is None:
             with self._lock:
-                if key not in cache and len(cache) >= MAX_KEYS_PER_JOB:
+                if key not in cache and len(cache) >= MAX_KEYS_PER_JOB - 1:
                     key = OTHER
                 child = cache.get(key)
                 if child is None:

@@ -7,7 +7,7 @@ message, an audit event an action, a resource and its data. They live in two tab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,12 +80,24 @@ SNAKE = {camel: snake for snake, camel in CAMEL.items()}
 INT_COLUMNS = frozenset({"request_size", "response_size", "duration_ms"})
 
 
+COMMON_INDEX = {column: i for i, column in enumerate(COMMON_COLUMNS)}
+NO_COMMON: tuple[Any, ...] = (None,) * len(COMMON_COLUMNS)
+USER_AT = COMMON_INDEX["user_id"]
+CORRELATION_AT = COMMON_INDEX["correlation_id"]
+
+
+def make_common(fields: Mapping[str, Any]) -> tuple[Any, ...]:
+    """`COMMON_COLUMNS` values, in order, from a column -> value mapping."""
+    return tuple(fields.get(column) for column in COMMON_COLUMNS)
+
+
 @dataclass(slots=True)
 class AppLogRecord:
     """One application log line (`kind="app"`) or audit event (`kind="audit"`).
 
-    `created_at` is unix seconds (cheap to take on every log call); `id` is set by the
-    store and is the pagination cursor.
+    `created_at` is unix seconds (cheap to take on every log call); `common` holds the
+    `COMMON_COLUMNS` values in order (a tuple shared with the logger that made the record,
+    so a log call copies nothing); `id` is set by the store.
     """
 
     kind: str
@@ -94,55 +106,27 @@ class AppLogRecord:
     message: str | None = None
     action: str | None = None
     resource: str | None = None
-    user_id: str | None = None
-    correlation_id: str | None = None
-    source_key: str | None = None
-    source_display_name: str | None = None
-    external_system_key: str | None = None
-    external_system_display_name: str | None = None
-    record_key: str | None = None
-    record_display_name: str | None = None
-    ip_address: str | None = None
-    method: str | None = None
-    path: str | None = None
-    user_agent: str | None = None
-    session_id: str | None = None
-    referer: str | None = None
-    request_size: int | None = None
-    response_size: int | None = None
-    duration_ms: int | None = None
-    credential_id: str | None = None
-    credential_type: str | None = None
+    common: tuple[Any, ...] = NO_COMMON
     data: Any = None
     context: dict[str, Any] | None = None
     id: int | None = None
 
+    def get(self, column: str) -> Any:
+        """A common column's value (`record.get("correlation_id")`)."""
+        return self.common[COMMON_INDEX[column]]
+
     def row(self) -> tuple[Any, ...]:
         """Values in `APP_COLUMNS` / `AUDIT_COLUMNS` order (JSON columns not yet encoded)."""
-        common = (
-            self.user_id,
-            self.correlation_id,
-            self.source_key,
-            self.source_display_name,
-            self.external_system_key,
-            self.external_system_display_name,
-            self.record_key,
-            self.record_display_name,
-            self.ip_address,
-            self.method,
-            self.path,
-            self.user_agent,
-            self.session_id,
-            self.referer,
-            self.request_size,
-            self.response_size,
-            self.duration_ms,
-            self.credential_id,
-            self.credential_type,
-        )
         if self.kind == AUDIT:
-            return (self.created_at, self.action, self.resource, *common, self.data, self.context)
-        return (self.created_at, self.level, self.message, *common, self.context)
+            return (
+                self.created_at,
+                self.action,
+                self.resource,
+                *self.common,
+                self.data,
+                self.context,
+            )
+        return (self.created_at, self.level, self.message, *self.common, self.context)
 
     def to_json(self) -> dict[str, Any]:
         """camelCase, every field present (null when unknown), as the admin API returns it."""
@@ -156,8 +140,8 @@ class AppLogRecord:
         else:
             out["level"] = self.level
             out["message"] = self.message
-        for column in COMMON_COLUMNS:
-            out[CAMEL[column]] = getattr(self, column)
+        for column, value in zip(COMMON_COLUMNS, self.common, strict=True):
+            out[CAMEL[column]] = value
         if self.kind == AUDIT:
             out["data"] = self.data
         out["context"] = self.context
@@ -191,10 +175,21 @@ class AppLogFilter:
     limit: int = 50
 
 
+#: Newest first; ties (same created_at) by id. Every index ends in (created_at, id).
+ORDER_BY = " ORDER BY created_at DESC, id DESC"
+
+
 def applog_filter_sql(
-    flt: AppLogFilter, placeholder: Callable[[str], str], encode_time: Callable[[datetime], Any]
+    flt: AppLogFilter,
+    placeholder: Callable[[str], str],
+    encode_time: Callable[[datetime], Any],
+    cursor_at: Any = None,
 ) -> tuple[str, dict[str, Any]]:
-    """WHERE clause (values bound, column names from a fixed list) and its parameters."""
+    """WHERE clause (values bound, column names from a fixed list) and its parameters.
+
+    With `flt.before_id`, `cursor_at` is that row's stored `created_at`: the page continues
+    strictly after (`created_at`, `id`) in newest-first order.
+    """
     where: list[str] = []
     args: dict[str, Any] = {}
     if flt.kind == APP and flt.levels:
@@ -215,8 +210,9 @@ def applog_filter_sql(
     if flt.until is not None:
         where.append(f"created_at < {placeholder('until')}")
         args["until"] = encode_time(flt.until)
-    if flt.before_id is not None:
-        where.append(f"id < {placeholder('before_id')}")
+    if flt.before_id is not None and cursor_at is not None:
+        where.append(f"(created_at, id) < ({placeholder('cursor_at')}, {placeholder('before_id')})")
+        args["cursor_at"] = cursor_at
         args["before_id"] = flt.before_id
     args["limit"] = flt.limit
     return (" WHERE " + " AND ".join(where)) if where else "", args

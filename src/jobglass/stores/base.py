@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..models import LogLine, RetryPolicy, Run, RunStatus
 from .applog_types import AppLogFilter, AppLogRecord
+
+if TYPE_CHECKING:  # scheduler.py imports this module: its types are for annotations only
+    from ..scheduler import ClaimedFire, FireBatch, FireRecord, Schedule, ScheduleSync
 
 
 @dataclass(slots=True)
@@ -203,4 +206,20 @@ class Store(Protocol):
     async def prune_app_logs(
         self, app_before: datetime | None, audit_before: datetime | None, batch: int = 5_000
     ) -> int: ...
+
     # -- end application and audit logs --------------------------------------------------------
+
+    # -- schedules (jobglass.scheduler; stores/*_schedules.py mixins) ---------------------------
+    async def sync_schedules(self, sync: ScheduleSync) -> None: ...
+    async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]: ...
+    async def next_schedule_fire(self) -> datetime | None: ...
+    async def claim_schedule_fires(self, batch: FireBatch) -> list[ClaimedFire]: ...
+    async def list_schedules(self) -> list[Schedule]: ...
+    async def get_schedule(self, name: str) -> Schedule | None: ...
+    async def set_schedule_paused(
+        self, name: str, paused: bool, next_fire_at: datetime | None, now: datetime
+    ) -> Schedule | None: ...
+    async def trigger_schedule_run(self, name: str, new: NewRun) -> Run: ...
+    async def list_schedule_fires(self, name: str, limit: int = 100) -> list[FireRecord]: ...
+
+    # -- end schedules ----------------------------------------------------------------------------

@@ -149,6 +149,7 @@ def feedback_params(batches: Sequence[Feedback]) -> dict[str, Any]:
 
     Two flushes of one attempt in the same call become one update: the later progress wins,
     `log_seq` is the highest, the summary the last one given (as applying them in turn would).
+    A naive log time is taken as local time.
     """
     merged: dict[tuple[int, int], dict[str, Any]] = {}
     cols: dict[str, list[Any]] = {
@@ -168,8 +169,11 @@ def feedback_params(batches: Sequence[Feedback]) -> dict[str, Any]:
     for fb in batches:
         key = (fb.run_id, fb.attempt)
         prev = merged.get(key)
-        last_seq = fb.logs[-1].seq if fb.logs else 0
+        first_seq, last_seq = (fb.logs[0].seq, fb.logs[-1].seq) if fb.logs else (0, 0)
         summary = fb.summary if fb.summary is not None else (prev or {}).get("summary")
+        if prev is not None:
+            first_seq = prev["first_seq"] or first_seq
+            last_seq = max(last_seq, prev["last_seq"])
         merged[key] = {
             "run_id": fb.run_id,
             "attempt": fb.attempt,
@@ -180,8 +184,9 @@ def feedback_params(batches: Sequence[Feedback]) -> dict[str, Any]:
             "progress_message": fb.progress_message,
             "outcome": fb.outcome,
             "has_warnings": fb.has_warnings,
-            "log_seq": max(last_seq, (prev or {}).get("log_seq", 0)),
             "summary": summary,
+            "first_seq": first_seq,  # the log rows of this call: the event's range
+            "last_seq": last_seq,
         }
         for line in fb.logs:
             cols["run_id"].append(fb.run_id)
@@ -192,17 +197,9 @@ def feedback_params(batches: Sequence[Feedback]) -> dict[str, Any]:
             cols["stage"].append(text(line.stage))
             cols["message"].append(text(line.message))
             cols["context"].append(dumps_or_none(line.context))
-            cols["created_at"].append(line.created_at)
+            at = line.created_at
+            cols["created_at"].append(at if at.tzinfo is not None else at.astimezone(UTC))
     return {"batches": list(merged.values()), **cols}
-
-
-def feedback_entries(batches: Sequence[Feedback], ok: Sequence[bool]) -> list[str]:
-    out = []
-    for fb, accepted in zip(batches, ok, strict=True):
-        if accepted:
-            first, last = (fb.logs[0].seq, fb.logs[-1].seq) if fb.logs else (0, 0)
-            out.append(entry(fb.run_id, "feedback", first, last))
-    return out
 
 
 # -- finish_runs ----------------------------------------------------------------------------
@@ -255,12 +252,6 @@ def payloads(entries: Iterable[str]) -> list[str]:
     if chunk:
         out.append("[" + ",".join(chunk) + "]")
     return out
-
-
-def parse_payload(payload: str) -> list[dict[str, Any]]:
-    """The events of one `jobglass_events` payload, for subscribers."""
-    data = json.loads(payload)
-    return [{"run_id": e["r"], "kind": e["k"], "log_from": e["f"], "log_to": e["t"]} for e in data]
 
 
 def chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:

@@ -3,8 +3,8 @@
 Batches are one statement each (see `sql/postgres.sql` and `pg_batch`). Changes reach other
 processes by NOTIFY, sent in the writing transaction so they are delivered only on commit:
 `jobglass_wakeup` (payload: a queue that got new work) and `jobglass_events` (payload: a JSON
-array of `{"r": run_id, "k": "feedback"|"status", "f": first_seq, "t": last_seq}`, see
-`pg_batch.parse_payload`). There is no events table: `events_after` is empty.
+array of `{"r": run_id, "k": "feedback"|"status", "f": first_seq, "t": last_seq}`, each payload
+below 8000 bytes). There is no events table: `events_after` is empty.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import inspect
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, LiteralString, cast
 
 import psycopg
@@ -44,6 +44,7 @@ from .base import (
 )
 from .filters import levels_at_or_above, run_filter_sql
 from .postgres_applog import PostgresAppLogMixin
+from .postgres_schedules import PostgresScheduleMixin
 from .rows import aware, log_from_row, run_from_row
 
 log = logging.getLogger("jobglass.stores.postgres")
@@ -75,7 +76,7 @@ def _cursor(conn: AsyncConnection[Any]) -> AsyncCursor[Row]:
     return cur
 
 
-class PostgresStore(PostgresAppLogMixin):
+class PostgresStore(PostgresAppLogMixin, PostgresScheduleMixin):
     """Every method is one transaction on a pooled autocommit connection."""
 
     pushes_events = True
@@ -85,12 +86,20 @@ class PostgresStore(PostgresAppLogMixin):
         self.pool_size = max(1, pool_size)
         self.q = {name: _literal(sql) for name, sql in queries.load("postgres").items()}
         self._pool: AsyncConnectionPool[Conn] | None = None
+        self._opening: asyncio.Lock | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
     async def open(self) -> None:
         if self._pool is not None:
             return
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:  # first use may come from several tasks at once
+            if self._pool is None:
+                self._pool = await self._new_pool()
+
+    async def _new_pool(self) -> AsyncConnectionPool[Conn]:
         pool = AsyncConnectionPool(
             self.url,
             connection_class=AsyncConnection[DictRow],
@@ -101,7 +110,7 @@ class PostgresStore(PostgresAppLogMixin):
             name="jobglass",
         )
         await pool.open(wait=True)
-        self._pool = pool
+        return pool
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -279,29 +288,23 @@ class PostgresStore(PostgresAppLogMixin):
         return []
 
     async def write_feedback(self, batches: Sequence[Feedback]) -> list[bool]:
-        """One transaction: fenced updates, the accepted runs' log rows, one NOTIFY."""
+        """One statement (one transaction): fenced updates, the accepted runs' log rows, and
+        their events (NOTIFY, several only past 80 runs)."""
         if not batches:
             return []
         args = pb.feedback_params(batches)
         args["batches"] = Jsonb(args["batches"], dumps=pb.dumps)
-        async with self._tx() as conn:
-            rows = await self._fetch(conn, "write_feedback", args)
-            accepted = {(int(r["id"]), int(r["attempt"])) for r in rows}
-            ok = [(fb.run_id, fb.attempt) in accepted for fb in batches]
-            await self._notify_events(conn, pb.feedback_entries(batches, ok))
-        return ok
+        rows = await self._one("write_feedback", args)
+        accepted = {(int(r["id"]), int(r["attempt"])) for r in rows}
+        return [(fb.run_id, fb.attempt) in accepted for fb in batches]
 
     async def finish_runs(self, finishes: Sequence[Finish]) -> list[bool]:
-        """One fenced UPDATE for the batch, one NOTIFY; per-item result in input order."""
+        """One fenced UPDATE for the batch with its NOTIFY; per-item result in input order."""
         if not finishes:
             return []
         records = pb.finish_records(finishes)
-        async with self._tx() as conn:
-            rows = await self._fetch(
-                conn, "finish_runs", {"finishes": Jsonb(records, dumps=pb.dumps)}
-            )
-            done = {int(r["i"]): int(r["id"]) for r in rows}
-            await self._notify_events(conn, [pb.entry(done[i], "status") for i in sorted(done)])
+        rows = await self._one("finish_runs", {"finishes": Jsonb(records, dumps=pb.dumps)})
+        done = {int(r["i"]) for r in rows}
         return [i in done for i in range(len(finishes))]
 
     async def reclaim_expired(self) -> list[Run]:
@@ -443,9 +446,9 @@ class PostgresStore(PostgresAppLogMixin):
                     ("CANCELLED", rule.keep_failed),
                 ):
                     args: dict[str, Any] = {"job_name": name, "status": status}
-                    if keep is not None:
-                        rows = await self._fetch(conn, "prune_candidates", {**args, "keep": keep})
-                        doomed.update(int(r["id"]) for r in rows)
+                    # also with keep None: a run may carry its own keep (given at enqueue)
+                    rows = await self._fetch(conn, "prune_candidates", {**args, "keep": keep})
+                    doomed.update(int(r["id"]) for r in rows)
                     if rule.max_age_days is not None:
                         age = {**args, "max_age_seconds": float(rule.max_age_days) * 86400}
                         rows = await self._fetch(conn, "prune_older", age)
@@ -492,10 +495,11 @@ class PostgresStore(PostgresAppLogMixin):
                         await _deliver(channel_handler, RECONNECTED_CHANNEL, "")
                     connected_before = True
                     while True:
-                        async for note in conn.notifies(timeout=LISTEN_PING):
-                            await _deliver(channel_handler, note.channel, note.payload)
+                        async with aclosing(conn.notifies(timeout=LISTEN_PING)) as notes:
+                            async for note in notes:
+                                await _deliver(channel_handler, note.channel, note.payload)
                         await conn.execute("SELECT 1")  # quiet for a while: still connected?
-            except psycopg.OperationalError as err:
+            except psycopg.Error as err:  # terminated, network gone, server restarted...
                 log.warning("listener connection lost (%s); reconnecting in %.1fs", err, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LISTEN_BACKOFF[1])

@@ -8,11 +8,14 @@ in text and JSONB, so they become U+FFFD instead of failing the whole batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+import math
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
@@ -21,14 +24,19 @@ from .applog_types import (
     APP_COLUMNS,
     AUDIT,
     AUDIT_COLUMNS,
+    ORDER_BY,
     AppLogFilter,
     AppLogRecord,
     applog_filter_sql,
+    make_common,
 )
 from .pg_batch import REPLACEMENT, dumps
 
-_APP_JSON = frozenset({APP_COLUMNS.index("context")})
-_AUDIT_JSON = frozenset({AUDIT_COLUMNS.index("data"), AUDIT_COLUMNS.index("context")})
+log = logging.getLogger("jobglass.stores.postgres")
+
+_APP_JSON = (APP_COLUMNS.index("context"),)
+_AUDIT_JSON = (AUDIT_COLUMNS.index("data"), AUDIT_COLUMNS.index("context"))
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def _trusted(text: str) -> LiteralString:
@@ -36,24 +44,41 @@ def _trusted(text: str) -> LiteralString:
     return text  # pyright: ignore[reportReturnType]
 
 
-def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        return dumps(value)
-    except (TypeError, ValueError):  # not JSON: keep what can be kept, as text
-        return dumps(json.loads(json.dumps(value, default=str)))
-
-
-def _copy_row(rec: AppLogRecord, json_at: frozenset[int]) -> list[Any]:
+def _fast_row(rec: AppLogRecord, json_at: tuple[int, ...]) -> list[Any]:
     row = list(rec.row())
     row[0] = datetime.fromtimestamp(row[0], UTC)
+    for i in json_at:
+        value = row[i]
+        if value is not None:
+            text = _encode(value)
+            row[i] = dumps(_clean(value)) if "\\u0000" in text else text
+    return row
+
+
+def _safe_row(rec: AppLogRecord, json_at: tuple[int, ...]) -> list[Any]:
+    """After PostgreSQL refused a batch: no NUL in text, only JSON it accepts (no NaN)."""
+    row = _fast_row(rec, ())
     for i, value in enumerate(row):
         if i in json_at:
-            row[i] = _json(value)
+            row[i] = None if value is None else dumps(_clean(value))
         elif isinstance(value, str) and "\x00" in value:
             row[i] = value.replace("\x00", REPLACEMENT)
     return row
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: NUL replaced, non-finite floats and unknown objects as strings."""
+    if isinstance(value, str):
+        return value.replace("\x00", REPLACEMENT)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(_clean(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if value is None or isinstance(value, int):
+        return value
+    return _clean(str(value))
 
 
 def _record(kind: str, row: dict[str, Any]) -> AppLogRecord:
@@ -61,8 +86,18 @@ def _record(kind: str, row: dict[str, Any]) -> AppLogRecord:
         value = row.get(name)
         if value is not None:
             row[name] = json.loads(value)
-    row["created_at"] = row["created_at"].timestamp()
-    return AppLogRecord(kind=kind, **row)
+    return AppLogRecord(
+        kind,
+        row["created_at"].timestamp(),
+        row.get("level"),
+        row.get("message"),
+        row.get("action"),
+        row.get("resource"),
+        make_common(row),
+        row.get("data"),
+        row["context"],
+        row["id"],
+    )
 
 
 class PostgresAppLogMixin:
@@ -76,32 +111,54 @@ class PostgresAppLogMixin:
 
     async def write_app_logs(self, records: Sequence[AppLogRecord]) -> int:
         """One transaction: COPY the app lines, then the audit events."""
-        app = [_copy_row(r, _APP_JSON) for r in records if r.kind != AUDIT]
-        audit = [_copy_row(r, _AUDIT_JSON) for r in records if r.kind == AUDIT]
+        app = [r for r in records if r.kind != AUDIT]
+        audit = [r for r in records if r.kind == AUDIT]
         if not app and not audit:
             return 0
+        try:
+            await self._copy_logs(app, audit, _fast_row)
+        except psycopg.DataError as err:  # e.g. a NUL character or NaN: clean and retry once
+            log.warning("app log batch refused (%s); retrying with cleaned values", err)
+            await self._copy_logs(app, audit, _safe_row)
+        return len(app) + len(audit)
+
+    async def _copy_logs(
+        self,
+        app: list[AppLogRecord],
+        audit: list[AppLogRecord],
+        to_row: Callable[[AppLogRecord, tuple[int, ...]], list[Any]],
+    ) -> None:
         async with self.connection() as conn, conn.transaction():
             cur = conn.cursor()
-            for name, rows in (("copy_app_logs", app), ("copy_audit_logs", audit)):
-                if rows:
+            for name, records, json_at in (
+                ("copy_app_logs", app, _APP_JSON),
+                ("copy_audit_logs", audit, _AUDIT_JSON),
+            ):
+                if records:
                     async with cur.copy(self.q[name]) as copy:
-                        for row in rows:
-                            await copy.write_row(row)
-        return len(app) + len(audit)
+                        for record in records:
+                            await copy.write_row(to_row(record, json_at))
 
     async def query_app_logs(self, flt: AppLogFilter) -> list[AppLogRecord]:
         table, columns = (
             ("audit_logs", AUDIT_COLUMNS) if flt.kind == AUDIT else ("app_logs", APP_COLUMNS)
         )
-        clause, args = applog_filter_sql(flt, lambda n: f"%({n})s", lambda t: t)
-        sql = _trusted(
-            f"SELECT id, {', '.join(columns)} FROM {table}{clause}"  # noqa: S608 - fixed names
-            " ORDER BY id DESC LIMIT %(limit)s"
-        )
+        select = f"SELECT id, {', '.join(columns)} FROM {table}"  # noqa: S608 - fixed names
         async with self.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             cur.adapters.register_loader("jsonb", TextLoader)
-            await cur.execute(sql, args)
+            cursor_at = None
+            if flt.before_id is not None:
+                await cur.execute(
+                    _trusted(f"SELECT created_at FROM {table} WHERE id = %s"),  # noqa: S608
+                    (flt.before_id,),
+                )
+                found = await cur.fetchone()
+                if found is None:
+                    return []  # the cursor row is gone (pruned): nothing older to page to
+                cursor_at = found["created_at"]
+            clause, args = applog_filter_sql(flt, lambda n: f"%({n})s", lambda t: t, cursor_at)
+            await cur.execute(_trusted(f"{select}{clause}{ORDER_BY} LIMIT %(limit)s"), args)
             rows = await cur.fetchall()
         return [_record(flt.kind, row) for row in rows]
 

@@ -31,6 +31,7 @@ from .base import (
 from .filters import levels_at_or_above, run_filter_sql
 from .rows import epoch_to_dt, log_from_row, run_from_row
 from .sqlite_applog import SQLiteAppLogMixin
+from .sqlite_schedules import SQLiteScheduleMixin
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
@@ -40,8 +41,13 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
+_encode = json.JSONEncoder(
+    separators=(",", ":")
+).encode  # one encoder: json.dumps makes one per call
+
+
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _encode(value)
 
 
 def sqlite_path(url: str) -> str:
@@ -53,7 +59,7 @@ def sqlite_path(url: str) -> str:
     return url
 
 
-class SQLiteStore(SQLiteAppLogMixin):
+class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
     """Writes go through one connection on one thread (SQLite has one writer anyway)."""
 
     pushes_events = False
@@ -538,12 +544,12 @@ class SQLiteStore(SQLiteAppLogMixin):
                     ("FAILED", rule.keep_failed),
                     ("CANCELLED", rule.keep_failed),
                 ):
-                    if keep is not None:
-                        rows = c.execute(
-                            q["prune_candidates"],
-                            {"job_name": name, "status": status, "keep": keep},
-                        )
-                        doomed.update(r[0] for r in rows)
+                    # also with keep None: a run may carry its own keep (given at enqueue)
+                    rows = c.execute(
+                        q["prune_candidates"],
+                        {"job_name": name, "status": status, "keep": keep},
+                    )
+                    doomed.update(r[0] for r in rows)
                     if rule.max_age_days is not None:
                         before = now - rule.max_age_days * 86400
                         rows = c.execute(

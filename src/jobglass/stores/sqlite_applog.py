@@ -13,9 +13,11 @@ from .applog_types import (
     APP_COLUMNS,
     AUDIT,
     AUDIT_COLUMNS,
+    ORDER_BY,
     AppLogFilter,
     AppLogRecord,
     applog_filter_sql,
+    make_common,
 )
 
 T = TypeVar("T")
@@ -24,8 +26,11 @@ _JSON_APP = APP_COLUMNS.index("context")
 _JSON_AUDIT = (AUDIT_COLUMNS.index("data"), AUDIT_COLUMNS.index("context"))
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+    return None if value is None else _encode(value)
 
 
 def _app_row(rec: AppLogRecord) -> tuple[Any, ...]:
@@ -46,7 +51,18 @@ def _record(kind: str, row: sqlite3.Row) -> AppLogRecord:
     for name in ("context", "data"):
         if values.get(name) is not None:
             values[name] = json.loads(values[name])
-    return AppLogRecord(kind=kind, **values)
+    return AppLogRecord(
+        kind,
+        values["created_at"],
+        values.get("level"),
+        values.get("message"),
+        values.get("action"),
+        values.get("resource"),
+        make_common(values),
+        values.get("data"),
+        values["context"],
+        values["id"],
+    )
 
 
 class SQLiteAppLogMixin:
@@ -78,13 +94,18 @@ class SQLiteAppLogMixin:
         table, columns = (
             ("audit_logs", AUDIT_COLUMNS) if flt.kind == AUDIT else ("app_logs", APP_COLUMNS)
         )
-        clause, args = applog_filter_sql(flt, lambda n: f":{n}", datetime.timestamp)
-        sql = (
-            f"SELECT id, {', '.join(columns)} FROM {table}{clause}"  # noqa: S608 - fixed names
-            " ORDER BY id DESC LIMIT :limit"
-        )
+        select = f"SELECT id, {', '.join(columns)} FROM {table}"  # noqa: S608 - fixed names
 
         def read(c: sqlite3.Connection) -> list[AppLogRecord]:
+            cursor_at = None
+            if flt.before_id is not None:
+                row = c.execute(f"SELECT created_at FROM {table} WHERE id = ?", (flt.before_id,))  # noqa: S608
+                found = row.fetchone()
+                if found is None:
+                    return []  # the cursor row is gone (pruned): nothing older to page to
+                cursor_at = found[0]
+            clause, args = applog_filter_sql(flt, lambda n: f":{n}", datetime.timestamp, cursor_at)
+            sql = f"{select}{clause}{ORDER_BY} LIMIT :limit"
             return [_record(flt.kind, row) for row in c.execute(sql, args)]
 
         return await self._read(read)

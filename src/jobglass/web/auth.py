@@ -8,7 +8,9 @@ Tokens are never logged.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -79,9 +81,7 @@ class AuthConfig:
         return bool(self.jwt_secret or self.jwt_public_key or self.api_keys)
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> AuthConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AuthConfig:
         """`JOBGLASS_JWT_SECRET`, `_JWT_PUBLIC_KEY`, `_JWT_ISSUER`, `_JWT_AUDIENCE`, `_API_KEYS`.
 
         `JOBGLASS_API_KEYS="key1:admin,key2:viewer"`; a key without a role is an admin key.
@@ -286,3 +286,31 @@ def credentials(
     if token is None and api_key is None and query is not None:
         token = query.get("token") or None
     return token, api_key
+
+
+# -- never log tokens ------------------------------------------------------------------------
+
+_TOKEN_IN_URL = re.compile(r"((?:^|[?&])(?:token|api_key|apikey|access_token)=)[^&\s\"']+", re.I)
+SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn")
+
+
+class RedactTokens(logging.Filter):
+    """Blank `?token=...` in server log records (uvicorn logs request paths with queries)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                _TOKEN_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = _TOKEN_IN_URL.sub(r"\1[redacted]", record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Idempotent: add `RedactTokens` to the server loggers that print request paths."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())

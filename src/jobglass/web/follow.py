@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("jobglass.web.follow")
 
 CHANNEL = "jobglass_events"
+RECONNECTED = "jobglass_reconnected"  # the store's listener lost its connection and is back
 LOG_PAGE = 5_000
 ORIGIN = "store"
 
@@ -122,6 +123,9 @@ class ChangeFollower:
             await asyncio.sleep(delay)
 
     def _notified(self, channel: str, payload: str) -> None:
+        if channel == RECONNECTED:
+            self.app.events.publish({"type": "resync", "reason": "listener reconnected"})
+            return
         if channel != CHANNEL:
             return
         items = parse_payload(payload)
@@ -185,7 +189,10 @@ class ChangeFollower:
                 continue  # deleted meanwhile
             logs: list[LogLine] = []
             if change.high > 0:
-                logs = await _fetch_logs(store, run_id, change.low, change.high)
+                # up to the run's own seq, so the event is consistent with its snapshot (the
+                # lines past `high` belong to later changes, which then carry nothing new)
+                high = max(change.high, run.log_seq)
+                logs = await _fetch_logs(store, run_id, change.low, high)
             events: list[dict[str, Any]] = []
             for kind in change.kinds:
                 if kind == "feedback":

@@ -136,7 +136,8 @@ class StreamHub:
                 return None
             state = _RunState(run.job_name, run.queue, run.tenant_id, str(run.status))
             logs = event.get("logs") or []
-            state.seq = int(logs[0]["seq"]) - 1 if logs else run.log_seq
+            # lines after this event's first are still to be delivered (the hub may lag)
+            state.seq = int(logs[0]["seq"]) - 1 if logs else 0
             self._remember(run_id, state)
         return state
 
@@ -167,8 +168,6 @@ class StreamHub:
         if kind == "feedback":
             return self._feedback(run_id, state, event, remote, now)
         status = str(event.get("status"))
-        if remote:
-            state.seq = max(state.seq, int(event.get("seq") or 0))
         if status == state.status:
             self.dropped_duplicates += 1
             return []
@@ -195,9 +194,7 @@ class StreamHub:
         if len(logs) < len(event.get("logs") or []):
             self.dropped_duplicates += 1
         if logs:
-            state.seq = int(logs[-1]["seq"])
-        if remote:
-            state.seq = max(state.seq, int(event.get("seq") or 0))
+            state.seq = int(logs[-1]["seq"])  # only delivered lines move the sequence
         status = str(event["status"]) if remote else str(RunStatus.RUNNING)
         outcome = dict(event.get("outcome") or {})
         fingerprint = (

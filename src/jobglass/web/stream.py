@@ -1,303 +1,62 @@
-"""The live stream: one hub per API server, many WebSocket / SSE clients.
+"""The live stream: WebSocket `/api/admin/stream` and its SSE fallback `/api/admin/stream/sse`.
 
-    app.events (in-process flusher, worker, enqueue; ChangeFollower for other processes)
-        -> StreamHub: enrich (job, queue, tenant, seq), drop duplicates, fan out
-        -> one bounded queue per client -> its socket
-
-A client that cannot keep up loses its queue (EventBus overflow) and gets a `resync`: fresh
-snapshots, and for a one-run stream the log lines it missed, read from the store.
+Each client has a filter (runId, job, queue, tenant, level), a bounded queue on the hub's bus
+and, for a one-run stream, a replay position (`seq`). Connecting with `?runId=X&after=N`
+replays the run's log lines after N from the store, then continues live, with no gap and no
+duplicate. A client that falls behind overflows its queue and gets a `resync` (fresh
+snapshot, and for one-run streams the missed lines) instead of slowing anyone else.
+See docs/api.md for the protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi.responses import StreamingResponse
+
 from ..errors import InvalidInput, NotFound
-from ..events import Event, EventBus, Subscription
-from ..models import LEVEL_RANK, RunStatus
-from .follow import ORIGIN, ChangeFollower
+from ..events import Event, Subscription
+from ..models import LEVEL_RANK
+from .auth import Authenticator, AuthError, Identity, credentials
+from .hub import JSON_KEY, StreamHub, dumps
 
 if TYPE_CHECKING:
     from ..app import JobGlass
-    from .auth import Identity
 
 log = logging.getLogger("jobglass.web.stream")
 
 PROTOCOL = 1
-LOCAL_WINDOW = 30.0  # seconds a run counts as executed in this process after its last event
 REPLAY_PAGE = 1_000
 SNAPSHOT_RUNS = 50
-JSON_KEY = "_json"
+SSE_KEEPALIVE = 15.0
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One message as sent: JSON text, and the run sequence it carries (SSE `id:`)."""
 
+    text: str
+    seq: int | None = None
 
-def _text(event: Event) -> str:
-    """Serialize once per event for every client that receives it unchanged."""
-    cached = event.get(JSON_KEY)
-    if isinstance(cached, str):
-        return cached
-    return dumps({k: v for k, v in event.items() if k != JSON_KEY})
+    @classmethod
+    def of(cls, message: Mapping[str, Any]) -> Frame:
+        seq = message.get("seq")
+        return cls(dumps(message), seq if isinstance(seq, int) else None)
 
-
-@dataclass
-class _RunState:
-    job: str | None = None
-    queue: str | None = None
-    tenant: str | None = None
-    status: str | None = None
-    seq: int = 0
-    fingerprint: tuple[Any, ...] | None = None
-    local_until: float = 0.0
-
-
-class StreamHub:
-    """Single subscriber of `app.events`; publishes normalized events to its own bus."""
-
-    def __init__(
-        self,
-        app: JobGlass,
-        *,
-        client_queue_size: int = 1_000,
-        stats_interval: float = 2.0,
-        cache_size: int = 20_000,
-        follower: ChangeFollower | None = None,
-    ) -> None:
-        self.app = app
-        self.bus = EventBus()
-        self.client_queue_size = client_queue_size
-        self.stats_interval = stats_interval
-        self.cache_size = cache_size
-        self.follower = follower or ChangeFollower(app)
-        self.queue_stats: dict[str, Any] = {}
-        self.delivered = 0
-        self.dropped_duplicates = 0
-        self._runs: OrderedDict[int, _RunState] = OrderedDict()
-        self._source: Subscription | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._lock: asyncio.Lock | None = None
-
-    @property
-    def started(self) -> bool:
-        return self._source is not None
-
-    async def start(self) -> None:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._source is not None:
-                return
-            await self.app.open()
-            self._source = self.app.events.subscribe(maxsize=50_000)
-            self._tasks = [
-                asyncio.create_task(self._consume(self._source), name="jobglass-stream-hub"),
-                asyncio.create_task(self._stats_loop(), name="jobglass-stream-stats"),
-            ]
-            await self.follower.start()
-
-    async def stop(self) -> None:
-        await self.follower.stop()
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self._source is not None:
-            self._source.close()
-            self._source = None
-
-    def subscribe(self, match: Any, maxsize: int | None = None) -> Subscription:
-        return self.bus.subscribe(match, maxsize or self.client_queue_size)
-
-    # -- normalizing ------------------------------------------------------------------------
-
-    async def _consume(self, source: Subscription) -> None:
-        while True:
-            event = await source.get()
-            try:
-                out = await self.handle(event)
-            except Exception:
-                log.exception("stream hub: could not handle a %s event", event.get("type"))
-                continue
-            if out:
-                for item in out:
-                    item[JSON_KEY] = dumps(item)
-                self.delivered += len(out)
-                self.bus.publish_many(out)
-
-    async def _state(self, run_id: int, event: Event) -> _RunState | None:
-        state = self._runs.get(run_id)
-        if state is not None:
-            self._runs.move_to_end(run_id)
-        elif event.get("jobName") is not None:
-            state = _RunState(event.get("jobName"), event.get("queue"), event.get("tenantId"))
-            self._remember(run_id, state)
-        else:
-            run = await self.app.store.get_run(run_id)
-            if run is None:
-                return None
-            state = _RunState(run.job_name, run.queue, run.tenant_id, str(run.status))
-            logs = event.get("logs") or []
-            state.seq = int(logs[0]["seq"]) - 1 if logs else run.log_seq
-            self._remember(run_id, state)
-        return state
-
-    def _remember(self, run_id: int, state: _RunState) -> None:
-        self._runs[run_id] = state
-        while len(self._runs) > self.cache_size:
-            self._runs.popitem(last=False)
-
-    async def handle(self, event: Event) -> list[Event]:
-        kind = event.get("type")
-        if kind in ("overflow", "resync"):
-            reason = "hub overflow" if kind == "overflow" else str(event.get("reason", "resync"))
-            return [{"type": "resync", "reason": reason}]
-        if kind not in ("run", "status", "feedback"):
-            return []
-        try:
-            run_id = int(event["runId"])
-        except (KeyError, TypeError, ValueError):
-            return []
-        state = await self._state(run_id, event)
-        if state is None:
-            return []
-        remote = event.get("origin") == ORIGIN
-        now = time.monotonic()
-        if remote and now < state.local_until and int(event.get("seq") or 0) <= state.seq:
-            self.dropped_duplicates += 1  # already delivered from this process
-            return []
-        if kind == "feedback":
-            return self._feedback(run_id, state, event, remote, now)
-        status = str(event.get("status"))
-        if remote:
-            state.seq = max(state.seq, int(event.get("seq") or 0))
-        if status == state.status:
-            self.dropped_duplicates += 1
-            return []
-        state.status = status
-        return [self._status(run_id, state)]
-
-    def _status(self, run_id: int, state: _RunState) -> Event:
-        return {
-            "type": "status",
-            "runId": str(run_id),
-            "status": state.status,
-            "jobName": state.job,
-            "queue": state.queue,
-            "tenantId": state.tenant,
-            "seq": state.seq,
-        }
-
-    def _feedback(
-        self, run_id: int, state: _RunState, event: Event, remote: bool, now: float
-    ) -> list[Event]:
-        if not remote:
-            state.local_until = now + LOCAL_WINDOW
-        logs = [line for line in event.get("logs") or [] if int(line["seq"]) > state.seq]
-        if len(logs) < len(event.get("logs") or []):
-            self.dropped_duplicates += 1
-        if logs:
-            state.seq = int(logs[-1]["seq"])
-        if remote:
-            state.seq = max(state.seq, int(event.get("seq") or 0))
-        status = str(event["status"]) if remote else str(RunStatus.RUNNING)
-        outcome = dict(event.get("outcome") or {})
-        fingerprint = (
-            event.get("stage"),
-            event.get("progressCurrent"),
-            event.get("progressTotal"),
-            event.get("progressMessage"),
-            tuple(outcome.items()),
-            event.get("hasWarnings"),
-            event.get("summary"),
-        )
-        old = state.fingerprint
-        changed = [] if old is None else _changes(old, fingerprint)
-        if old is None:
-            changed = ["stage", "progress", "outcome"]
-        if logs:
-            changed.append("logs")
-        out: list[Event] = []
-        status_changed = status != state.status
-        if not changed and not status_changed:
-            self.dropped_duplicates += 1
-            return out
-        state.fingerprint = fingerprint
-        total = event.get("progressTotal")
-        current = int(event.get("progressCurrent") or 0)
-        body = {
-            "type": "feedback",
-            "runId": str(run_id),
-            "seq": state.seq,
-            "jobName": state.job,
-            "queue": state.queue,
-            "tenantId": state.tenant,
-            "status": status,
-            "stage": event.get("stage"),
-            "progressCurrent": current,
-            "progressTotal": total,
-            "progressPercent": _percent(current, total),
-            "progressMessage": event.get("progressMessage"),
-            "outcome": outcome,
-            "hasWarnings": bool(event.get("hasWarnings")),
-            "summary": event.get("summary"),
-            "logs": logs,
-            "changed": changed,
-        }
-        if status_changed:
-            state.status = status
-            status_event = self._status(run_id, state)
-            live = status in (RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.RETRYING)
-            out = [status_event, body] if live else [body, status_event]
-        elif changed:
-            out = [body]
-        return out
-
-    # -- queue statistics -----------------------------------------------------------------------
-
-    async def _stats_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.stats_interval)
-            if not self.bus.subscriber_count:
-                continue
-            try:
-                stats = await self.app.queue_stats()
-            except Exception:
-                log.warning("stream hub: reading queue stats failed", exc_info=True)
-                continue
-            self.queue_stats = stats
-            event: Event = {"type": "queues", "queues": stats}
-            event[JSON_KEY] = dumps(event)
-            self.bus.publish(event)
-
-
-def _changes(old: tuple[Any, ...], new: tuple[Any, ...]) -> list[str]:
-    names = ("stage", "progress", "progress", "progress", "outcome", "outcome", "summary")
-    out: list[str] = []
-    for name, a, b in zip(names, old, new, strict=True):
-        if a != b and name not in out:
-            out.append(name)
-    return out
-
-
-def _percent(current: int, total: Any) -> int | None:
-    if not isinstance(total, int) or total <= 0:
-        return None
-    return max(0, min(100, (min(current, total) * 100) // total))
-
-
-# -- one client ------------------------------------------------------------------------------
+    @classmethod
+    def cached(cls, event: Event) -> Frame:
+        """The hub's text of an event, shared by every client that gets it unchanged."""
+        text = event.get(JSON_KEY)
+        if not isinstance(text, str):
+            return cls.of({k: v for k, v in event.items() if k != JSON_KEY})
+        seq = event.get("seq")
+        return cls(text, seq if isinstance(seq, int) else None)
 
 
 @dataclass(frozen=True)
@@ -323,7 +82,7 @@ class StreamFilter:
         level = text("level")
         if level is not None and level not in LEVEL_RANK:
             raise InvalidInput(f"query parameter 'level': use one of {', '.join(LEVEL_RANK)}")
-        after = _int_param("after", text("after") or last_event_id, minimum=0)
+        after = _int_param("after", text("after") or last_event_id or None, minimum=0)
         if after is not None and run_id is None:
             raise InvalidInput("query parameter 'after' needs 'runId' (sequences are per run)")
         return cls(run_id, text("job"), text("queue"), text("tenant"), level, after)
@@ -338,7 +97,7 @@ class StreamFilter:
             if self.queue is not None and event.get("queue") != self.queue:
                 return False
             return self.tenant is None or event.get("tenantId") == self.tenant
-        return kind in ("queues", "resync", "overflow")
+        return kind in ("queues", "resync")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -358,46 +117,48 @@ def _int_param(name: str, value: str | None, minimum: int) -> int | None:
         number = int(value)
     except ValueError:
         raise InvalidInput(f"query parameter {name!r} must be an integer") from None
-    if number < minimum or number > 2**63 - 1:
-        raise InvalidInput(f"query parameter {name!r} must be >= {minimum}")
+    if not minimum <= number <= 2**63 - 1:
+        raise InvalidInput(f"query parameter {name!r} must be an integer >= {minimum}")
     return number
-
-
-Outgoing = dict[str, Any] | str  # a message, or the hub's already-serialized text of one
 
 
 class StreamSession:
     """What one client sees: its filter, its bounded queue, its replay position."""
 
-    def __init__(self, hub: StreamHub, flt: StreamFilter, identity: Identity) -> None:
+    def __init__(
+        self, hub: StreamHub, flt: StreamFilter, identity: Identity, queue_size: int | None = None
+    ) -> None:
         self.hub = hub
-        self.app = hub.app
+        self.app: JobGlass = hub.app
         self.filter = flt
         self.identity = identity
+        self.queue_size = queue_size
         self.sent_seq = flt.after or 0  # one-run streams: highest log seq delivered
         self.resyncs = 0
         self._sub: Subscription | None = None
         self._min_rank = LEVEL_RANK[flt.level] if flt.level else 0
 
-    async def open(self) -> AsyncIterator[Outgoing]:
-        """Subscribe first (so nothing falls between), then the snapshot and the replay."""
+    async def open(self) -> AsyncIterator[Frame]:
+        """Subscribe first (so nothing falls in between), then snapshot and replay."""
         await self.hub.start()
-        self._sub = self.hub.subscribe(self.filter.matches)
-        yield {
-            "type": "hello",
-            "protocol": PROTOCOL,
-            "role": self.identity.role,
-            "filters": self.filter.to_json(),
-        }
-        async for message in self._snapshot("snapshot"):
-            yield message
+        self._sub = self.hub.subscribe(self.filter.matches, self.queue_size)
+        yield Frame.of(
+            {
+                "type": "hello",
+                "protocol": PROTOCOL,
+                "role": self.identity.role,
+                "filters": self.filter.to_json(),
+            }
+        )
+        async for frame in self._snapshot("snapshot"):
+            yield frame
 
     def close(self) -> None:
         if self._sub is not None:
             self._sub.close()
             self._sub = None
 
-    async def _snapshot(self, kind: str, reason: str | None = None) -> AsyncIterator[Outgoing]:
+    async def _snapshot(self, kind: str, reason: str | None = None) -> AsyncIterator[Frame]:
         flt = self.filter
         head: dict[str, Any] = {"type": kind}
         if reason:
@@ -408,20 +169,21 @@ class StreamSession:
             )
             head["runs"] = [run.to_json() for run in runs]
             head["queues"] = self._queues(self.hub.queue_stats or await self.app.queue_stats())
-            yield head
+            yield Frame.of(head)
             return
+        replay = flt.after is not None or kind != "snapshot"
+        if replay:  # what was missed first; the snapshot after it means "caught up"
+            async for frame in self._replay(flt.run_id):
+                yield frame
         run = await self.app.get_run(flt.run_id)
+        if not replay:
+            self.sent_seq = run.log_seq  # no replay asked for: live lines after the snapshot
         head["run"] = run.to_json()
         head["seq"] = run.log_seq
-        yield head
-        if flt.after is None and kind == "snapshot":
-            self.sent_seq = run.log_seq  # no replay asked: live lines after the snapshot
-            return
-        async for message in self._replay(run.id):
-            yield message
+        yield Frame.of(head)
 
-    async def _replay(self, run_id: int) -> AsyncIterator[Outgoing]:
-        """Log lines after `sent_seq`, page by page (memory stays bounded)."""
+    async def _replay(self, run_id: int) -> AsyncIterator[Frame]:
+        """Log lines after `sent_seq`, page by page, so memory stays bounded."""
         while True:
             page = await self.app.store.get_logs(
                 run_id, min_level=self.filter.level, limit=REPLAY_PAGE, after=self.sent_seq
@@ -429,47 +191,43 @@ class StreamSession:
             if not page:
                 return
             self.sent_seq = page[-1].seq
-            yield {
-                "type": "logs",
-                "runId": str(run_id),
-                "seq": self.sent_seq,
-                "logs": [line.to_json() for line in page],
-                "replay": True,
-            }
+            yield Frame.of(
+                {
+                    "type": "logs",
+                    "runId": str(run_id),
+                    "seq": self.sent_seq,
+                    "logs": [line.to_json() for line in page],
+                    "replay": True,
+                }
+            )
             if len(page) < REPLAY_PAGE:
                 return
 
-    async def next_messages(self, timeout: float | None = None) -> AsyncIterator[Outgoing]:
-        """Wait for the next event and turn it into this client's messages (maybe none)."""
+    async def next_frames(self, idle: float | None = None) -> AsyncIterator[Frame]:
+        """Wait for the next event; yield this client's frames for it (maybe none)."""
         assert self._sub is not None, "open() first"
-        event = await self._sub.get(timeout)
+        event = await self._sub.get(idle)
         kind = event.get("type")
         if kind in ("overflow", "resync"):
             self.resyncs += 1
             reason = "overflow" if kind == "overflow" else str(event.get("reason", "resync"))
-            async for message in self._snapshot("resync", reason):
-                yield message
-            return
-        if kind == "queues":
-            if self.filter.queue is None:
-                yield _text(event)
-            else:
-                stats = event.get("queues") or {}
-                yield {"type": "queues", "queues": self._queues(stats)}
-            return
-        if kind == "feedback":
-            message = self._feedback(event)
-            if message is not None:
-                yield message
-            return
-        yield _text(event)
+            async for frame in self._snapshot("resync", reason):
+                yield frame
+        elif kind == "queues" and self.filter.queue is not None:
+            yield Frame.of({"type": "queues", "queues": self._queues(event.get("queues") or {})})
+        elif kind == "feedback":
+            trimmed = self._feedback(event)
+            if trimmed is not None:
+                yield trimmed
+        else:
+            yield Frame.cached(event)
 
     def _queues(self, stats: dict[str, Any]) -> dict[str, Any]:
         if self.filter.queue is None:
             return stats
         return {k: v for k, v in stats.items() if k == self.filter.queue}
 
-    def _feedback(self, event: Event) -> Outgoing | None:
+    def _feedback(self, event: Event) -> Frame | None:
         logs: list[dict[str, Any]] = event.get("logs") or []
         one_run = self.filter.run_id is not None
         kept = logs
@@ -480,53 +238,164 @@ class StreamSession:
         if one_run:
             self.sent_seq = max(self.sent_seq, int(event.get("seq") or 0))
         if len(kept) == len(logs):
-            return _text(event)
+            return Frame.cached(event)
         changed = [c for c in event.get("changed") or [] if c != "logs" or kept]
         if not changed:
             return None
         message = {k: v for k, v in event.items() if k != JSON_KEY}
         message["logs"] = kept
         message["changed"] = changed
-        return message
+        return Frame.of(message)
 
 
-def encode(message: Outgoing) -> str:
-    return message if isinstance(message, str) else dumps(message)
-
-
-def seq_of(message: Outgoing) -> int | None:
-    """The run sequence a message carries (SSE `id:`), without decoding cached text twice."""
-    data = json.loads(message) if isinstance(message, str) else message
-    seq = data.get("seq") if isinstance(data, dict) else None
-    return seq if isinstance(seq, int) else None
-
-
-async def pump(session: StreamSession, timeout: float | None = None) -> AsyncIterator[Outgoing]:
-    """Every message for a session, forever; a `None`-free stream for the transports."""
+async def pump(session: StreamSession, idle: float | None = None) -> AsyncIterator[Frame | None]:
+    """All frames of a session; `None` after `idle` seconds without one (for keep-alives)."""
     try:
-        async for message in session.open():
-            yield message
+        async for frame in session.open():
+            yield frame
         while True:
             try:
-                async for message in session.next_messages(timeout):
-                    yield message
+                async for frame in session.next_frames(idle):
+                    yield frame
             except TimeoutError:
-                yield ""  # idle: the transport may send a keep-alive
+                yield None
     finally:
         session.close()
 
 
-__all__ = [
-    "NotFound",
-    "StreamFilter",
-    "StreamHub",
-    "StreamSession",
-    "encode",
-    "pump",
-    "seq_of",
-]
+# -- transports -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Unused:  # keeps `field` imported for dataclass defaults in future fields
-    items: list[Any] = field(default_factory=list)
+def _close_reason(text: str) -> str:
+    data = text.encode("utf-8")[:120]
+    return data.decode("utf-8", "ignore")
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Accept only to close with an application code (browsers see it; nothing else is sent)."""
+    await websocket.accept()
+    await websocket.close(code=code, reason=_close_reason(reason))
+
+
+def add_stream_routes(
+    api: FastAPI,
+    hub: StreamHub,
+    authenticator: Authenticator,
+    base: str,
+    viewer: Callable[..., Any],
+    responses: dict[int | str, dict[str, Any]],
+) -> None:
+    """Register the WebSocket and SSE routes on `api` under `base` (`.../api/admin`)."""
+
+    @api.websocket(base + "/stream")
+    async def stream_ws(websocket: WebSocket) -> None:
+        token, api_key = credentials(websocket.headers, websocket.query_params)
+        try:
+            identity = authenticator.authenticate(token, api_key)
+            flt = StreamFilter.parse(websocket.query_params)
+            if flt.run_id is not None:
+                await hub.app.get_run(flt.run_id)
+        except AuthError as err:
+            await _refuse(websocket, 4401 if err.status == 401 else 4403, err.message)
+            return
+        except InvalidInput as err:
+            await _refuse(websocket, 4400, str(err))
+            return
+        except NotFound as err:
+            await _refuse(websocket, 4404, str(err))
+            return
+        await websocket.accept()
+        await _serve_socket(websocket, StreamSession(hub, flt, identity))
+
+    @api.get(
+        base + "/stream/sse",
+        tags=["stream"],
+        summary="Live events as Server-Sent Events (WebSocket fallback)",
+        response_class=StreamingResponse,
+        responses={
+            **responses,
+            200: {
+                "description": "An endless `text/event-stream`; see docs/api.md",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+        },
+    )
+    async def stream_sse(
+        request: Request,
+        identity: Identity = Depends(viewer),
+        runId: str | None = Query(None, description="only this run (enables `after`)"),
+        job: str | None = Query(None, max_length=256),
+        queue: str | None = Query(None, max_length=256),
+        tenant: str | None = Query(None, max_length=256),
+        level: str | None = Query(None, description="log level threshold"),
+        after: str | None = Query(None, description="replay log lines after this seq"),
+        token: str | None = Query(None, description="credentials, for EventSource clients"),
+    ) -> StreamingResponse:
+        flt = StreamFilter.parse(request.query_params, request.headers.get("last-event-id"))
+        if flt.run_id is not None:
+            await hub.app.get_run(flt.run_id)
+        session = StreamSession(hub, flt, identity)
+
+        async def body() -> AsyncIterator[str]:
+            yield "retry: 2000\n\n"
+            async for frame in pump(session, SSE_KEEPALIVE):
+                if frame is None:
+                    yield ": keep-alive\n\n"
+                elif flt.run_id is not None and frame.seq is not None:
+                    yield f"id: {frame.seq}\ndata: {frame.text}\n\n"
+                else:
+                    yield f"data: {frame.text}\n\n"
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+async def _serve_socket(websocket: WebSocket, session: StreamSession) -> None:
+    lock = asyncio.Lock()
+
+    async def send() -> None:
+        async for frame in pump(session):
+            if frame is not None:
+                async with lock:
+                    await websocket.send_text(frame.text)
+
+    async def receive() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text") or ""
+            if '"ping"' in text:
+                async with lock:
+                    await websocket.send_text('{"type":"pong"}')
+
+    tasks = [asyncio.create_task(send()), asyncio.create_task(receive())]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            err = task.exception()
+            if isinstance(err, NotFound):
+                with contextlib.suppress(Exception):
+                    await websocket.close(code=4404, reason=_close_reason(str(err)))
+            elif err is not None and not _is_disconnect(err):
+                log.error("stream: client session failed", exc_info=err)
+                with contextlib.suppress(Exception):
+                    await websocket.close(code=1011, reason="internal error")
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        session.close()
+        if websocket.application_state.name == "CONNECTED":
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+
+def _is_disconnect(err: BaseException) -> bool:
+    name = type(err).__name__
+    return isinstance(err, OSError | ConnectionError) or "Disconnect" in name or "Closed" in name

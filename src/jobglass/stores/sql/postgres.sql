@@ -56,7 +56,7 @@ ORDER BY ins.id;
 
 -- name: live_runs_by_job_ids
 SELECT * FROM runs
-WHERE job_id = ANY(%(job_ids)s::text[]) AND status IN ('QUEUED', 'RETRYING', 'RUNNING');
+WHERE job_id = ANY(%(job_ids)b::text[]) AND status IN ('QUEUED', 'RETRYING', 'RUNNING');
 
 -- name: claim_runs
 -- Per queue, the due live runs in claim order straight from the partial index `runs_claim`,
@@ -64,7 +64,7 @@ WHERE job_id = ANY(%(job_ids)s::text[]) AND status IN ('QUEUED', 'RETRYING', 'RU
 -- concurrency key, the best `limit`, all claimed by one UPDATE.
 WITH cand AS (
     SELECT c.id, c.priority, c.run_at, c.concurrency_key
-    FROM unnest(%(queues)s::text[]) AS q(name)
+    FROM unnest(%(queues)b::text[]) AS q(name)
     CROSS JOIN LATERAL (
         SELECT r.id, r.priority, r.run_at, r.concurrency_key
         FROM runs AS r
@@ -96,22 +96,30 @@ WHERE runs.id = picked.id AND runs.status IN ('QUEUED', 'RETRYING')
 RETURNING runs.*;
 
 -- name: write_feedback
--- Fenced progress update of every batch, and the log rows of the accepted ones, in one
--- statement. Batches are merged per (run, attempt) by the caller, so each run matches once.
+-- One statement, so one transaction: the fenced progress update of every batch, the log rows
+-- of the accepted ones, and their events (a NOTIFY per 80 runs: payloads stay below 8000
+-- bytes). Batches are merged per (run, attempt) by the caller, so each run matches once.
+-- Rows are locked in id order first (`locked`), as finish_runs and renew_leases do: a worker's
+-- flusher, finisher and heartbeat touch the same runs at once and must not deadlock.
 WITH b AS (
     SELECT * FROM jsonb_to_recordset(%(batches)s) AS x(
         run_id BIGINT, attempt INTEGER, stage TEXT, progress_current BIGINT,
         progress_total BIGINT, entity_type TEXT, progress_message TEXT, outcome JSONB,
-        has_warnings BOOLEAN, log_seq BIGINT, summary TEXT
+        has_warnings BOOLEAN, summary TEXT, first_seq BIGINT, last_seq BIGINT
     )
+), locked AS (
+    SELECT id FROM runs
+    WHERE id IN (SELECT run_id FROM b) AND status = 'RUNNING'
+    ORDER BY id
+    FOR UPDATE
 ), upd AS (
     UPDATE runs SET
         stage = b.stage, progress_current = b.progress_current,
         progress_total = b.progress_total, entity_type = b.entity_type,
         progress_message = b.progress_message, outcome = b.outcome,
-        has_warnings = b.has_warnings, log_seq = GREATEST(runs.log_seq, b.log_seq),
+        has_warnings = b.has_warnings, log_seq = GREATEST(runs.log_seq, b.last_seq),
         summary = COALESCE(b.summary, runs.summary)
-    FROM b
+    FROM b JOIN locked ON locked.id = b.run_id
     WHERE runs.id = b.run_id AND runs.attempt = b.attempt AND runs.status = 'RUNNING'
     RETURNING runs.id, runs.attempt
 ), logs AS (
@@ -119,35 +127,64 @@ WITH b AS (
     SELECT l.run_id, l.seq, l.attempt, l.level, l.stage, l.message, l.context::jsonb,
         l.created_at
     FROM unnest(
-        %(run_id)s::bigint[], %(fence)s::integer[], %(seq)s::bigint[], %(attempt)s::integer[],
-        %(level)s::text[], %(stage)s::text[], %(message)s::text[], %(context)s::text[],
-        %(created_at)s::timestamptz[]
+        %(run_id)b::bigint[], %(fence)b::integer[], %(seq)b::bigint[], %(attempt)b::integer[],
+        %(level)b::text[], %(stage)b::text[], %(message)b::text[], %(context)b::text[],
+        %(created_at)b::timestamptz[]
     ) AS l(run_id, fence, seq, attempt, level, stage, message, context, created_at)
     JOIN upd ON upd.id = l.run_id AND upd.attempt = l.fence
     ORDER BY l.run_id, l.seq
     ON CONFLICT (run_id, seq) DO NOTHING
+), notes AS (
+    SELECT pg_notify('jobglass_events', '[' || string_agg(e, ',' ORDER BY n) || ']')
+    FROM (
+        SELECT row_number() OVER (ORDER BY upd.id) AS n,
+            '{"r":' || upd.id || ',"k":"feedback","f":' || b.first_seq || ',"t":' || b.last_seq
+                || '}' AS e
+        FROM upd JOIN b ON b.run_id = upd.id AND b.attempt = upd.attempt
+    ) AS entries
+    GROUP BY (n - 1) / 80
 )
-SELECT id, attempt FROM upd;
+SELECT upd.id, upd.attempt FROM upd CROSS JOIN (SELECT count(*) FROM notes) AS sent;
 
 -- name: finish_runs
-UPDATE runs SET
-    status = f.status, result = f.result, error = COALESCE(f.error, runs.error),
-    errors = CASE WHEN f.error IS NULL THEN runs.errors
-        ELSE runs.errors || jsonb_build_array(f.error) END,
-    finished_at = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE now() END,
-    duration_ms = f.duration_ms, run_at = COALESCE(f.retry_at, runs.run_at),
-    lease_expires_at = NULL,
-    worker_id = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE runs.worker_id END,
-    cancel_requested = FALSE
-FROM jsonb_to_recordset(%(finishes)s) AS f(
-    i INTEGER, run_id BIGINT, attempt INTEGER, status TEXT, result JSONB, error JSONB,
-    duration_ms BIGINT, retry_at TIMESTAMPTZ
+-- One statement for the batch, fenced by attempt, with its "status" events; rows locked in id
+-- order first (see write_feedback).
+WITH f AS (
+    SELECT * FROM jsonb_to_recordset(%(finishes)s) AS x(
+        i INTEGER, run_id BIGINT, attempt INTEGER, status TEXT, result JSONB, error JSONB,
+        duration_ms BIGINT, retry_at TIMESTAMPTZ
+    )
+), locked AS (
+    SELECT id FROM runs
+    WHERE id IN (SELECT run_id FROM f) AND status = 'RUNNING'
+    ORDER BY id
+    FOR UPDATE
+), done AS (
+    UPDATE runs SET
+        status = f.status, result = f.result, error = COALESCE(f.error, runs.error),
+        errors = CASE WHEN f.error IS NULL THEN runs.errors
+            ELSE runs.errors || jsonb_build_array(f.error) END,
+        finished_at = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE now() END,
+        duration_ms = f.duration_ms, run_at = COALESCE(f.retry_at, runs.run_at),
+        lease_expires_at = NULL,
+        worker_id = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE runs.worker_id END,
+        cancel_requested = FALSE
+    FROM f JOIN locked ON locked.id = f.run_id
+    WHERE runs.id = f.run_id AND runs.attempt = f.attempt AND runs.status = 'RUNNING'
+    RETURNING f.i, runs.id
+), notes AS (
+    SELECT pg_notify('jobglass_events', '[' || string_agg(e, ',' ORDER BY n) || ']')
+    FROM (
+        SELECT row_number() OVER (ORDER BY i) AS n,
+            '{"r":' || id || ',"k":"status","f":0,"t":0}' AS e
+        FROM done
+    ) AS entries
+    GROUP BY (n - 1) / 80
 )
-WHERE runs.id = f.run_id AND runs.attempt = f.attempt AND runs.status = 'RUNNING'
-RETURNING f.i, runs.id;
+SELECT done.i, done.id FROM done CROSS JOIN (SELECT count(*) FROM notes) AS sent;
 
 -- name: notify_events
-SELECT pg_notify('jobglass_events', p) FROM unnest(%(payloads)s::text[]) AS p;
+SELECT pg_notify('jobglass_events', p) FROM unnest(%(payloads)b::text[]) AS p;
 
 -- name: notify_wakeup
 SELECT pg_notify('jobglass_wakeup', %(queue)s);
@@ -161,7 +198,7 @@ SELECT * FROM runs WHERE id = %(id)s;
 
 -- name: get_logs
 SELECT * FROM run_logs
-WHERE run_id = %(run_id)s AND seq > %(after)s AND level = ANY(%(levels)s::text[])
+WHERE run_id = %(run_id)s AND seq > %(after)s AND level = ANY(%(levels)b::text[])
 ORDER BY seq
 LIMIT %(limit)s;
 
@@ -192,10 +229,14 @@ RETURNING id;
 
 -- name: delete_runs
 -- A prune batch: finished runs only (a run that came back to life meanwhile is kept), and
--- their logs.
+-- their logs. Rows another pruner holds are left to it.
 WITH gone AS (
     DELETE FROM runs
-    WHERE id = ANY(%(ids)s::bigint[]) AND status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+    WHERE id IN (
+        SELECT id FROM runs
+        WHERE id = ANY(%(ids)b::bigint[]) AND status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+        FOR UPDATE SKIP LOCKED
+    )
     RETURNING id
 ), gone_logs AS (
     DELETE FROM run_logs WHERE run_id IN (SELECT id FROM gone)
@@ -211,8 +252,16 @@ ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
 UPDATE workers SET heartbeat_at = now() WHERE id = %(id)s;
 
 -- name: renew_leases
+-- Rows locked in id order first (see write_feedback).
+WITH locked AS (
+    SELECT id FROM runs
+    WHERE id = ANY(%(run_ids)b::bigint[]) AND status = 'RUNNING'
+    ORDER BY id
+    FOR UPDATE
+)
 UPDATE runs SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
-FROM unnest(%(run_ids)s::bigint[], %(attempts)s::integer[]) AS h(run_id, attempt)
+FROM unnest(%(run_ids)b::bigint[], %(attempts)b::integer[]) AS h(run_id, attempt)
+JOIN locked ON locked.id = h.run_id
 WHERE runs.id = h.run_id AND runs.attempt = h.attempt AND runs.status = 'RUNNING'
 RETURNING runs.id, runs.cancel_requested;
 
@@ -243,10 +292,16 @@ SELECT queue,
 FROM runs GROUP BY queue ORDER BY queue;
 
 -- name: prune_candidates
-SELECT id FROM runs
-WHERE job_name = %(job_name)s AND status = %(status)s
-ORDER BY finished_at DESC, id DESC
-OFFSET %(keep)s;
+-- Finished runs of one job and status past retention, newest kept. A run's own keep_completed
+-- / keep_failed (given at enqueue) wins over the job's `keep` (NULL: keep them all).
+SELECT id FROM (
+    SELECT id, CASE WHEN status = 'SUCCESS' THEN keep_completed ELSE keep_failed END AS own_keep,
+        row_number() OVER (ORDER BY finished_at DESC, id DESC) AS newest
+    FROM runs
+    WHERE job_name = %(job_name)s AND status = %(status)s
+      AND status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+) AS ranked
+WHERE newest > COALESCE(own_keep, %(keep)s::integer);
 
 -- name: prune_older
 SELECT id FROM runs

@@ -142,14 +142,22 @@ SELECT queue,
 FROM runs GROUP BY queue ORDER BY queue;
 
 -- name: prune_candidates
-SELECT id FROM runs INDEXED BY runs_finished
-WHERE job_name = :job_name AND status = :status
-ORDER BY finished_at DESC, id DESC
-LIMIT -1 OFFSET :keep;
+-- Finished runs of one job and status past retention, newest kept. A run's own keep_completed
+-- / keep_failed (given at enqueue) wins over the job's `:keep` (NULL: keep them all). The
+-- literal status list lets SQLite use the partial index (a bound :status alone cannot).
+SELECT id FROM (
+    SELECT id, CASE WHEN status = 'SUCCESS' THEN keep_completed ELSE keep_failed END AS own_keep,
+        row_number() OVER (ORDER BY finished_at DESC, id DESC) AS newest
+    FROM runs INDEXED BY runs_finished
+    WHERE job_name = :job_name AND status = :status
+      AND status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+)
+WHERE newest > COALESCE(own_keep, :keep);
 
 -- name: prune_older
 SELECT id FROM runs INDEXED BY runs_finished
-WHERE job_name = :job_name AND status = :status AND finished_at < :before;
+WHERE job_name = :job_name AND status = :status AND finished_at < :before
+  AND status IN ('SUCCESS', 'FAILED', 'CANCELLED');
 
 -- name: finished_job_names
 SELECT DISTINCT job_name FROM runs WHERE status IN ('SUCCESS', 'FAILED', 'CANCELLED');

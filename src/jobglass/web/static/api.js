@@ -143,16 +143,10 @@ export async function api(path, { method = "GET", query, body, signal } = {}) {
   return data;
 }
 
-/** Ask the server who we are; older servers without /me fall back to the JWT's claims. */
+/** Ask the server who we are (role and subject); a refused token throws ApiError 401/403. */
 export async function whoAmI() {
-  try {
-    const data = await api("me");
-    auth.setIdentity(data.identity || data);
-  } catch (err) {
-    if (err.status === 401) throw err;
-    if (err.status !== 404) throw err;
-    await api("jobs", { query: { limit: 1 } }); // still proves the token works
-  }
+  const data = await api("me");
+  auth.setIdentity(data.identity || data);
   return auth;
 }
 
@@ -181,7 +175,7 @@ export const connection = {
  * last log sequence it saw (`after=<seq>`, from opts.after()), so a restart of the server
  * leaves no gap; the all-runs stream answers a reconnect with a fresh snapshot.
  *
- * opts: {runId, level, after(), onEvent(evt), onOpen(resumed), onGap(evt)}
+ * opts: {runId, level, after(), onEvent(evt), onOpen(resumed), onGap(evt), onRefused(code)}
  */
 export class LiveStream {
   constructor(opts) {
@@ -192,6 +186,7 @@ export class LiveStream {
     this.attempt = 0;
     this.timer = null;
     this.watchdog = null;
+    this.pinger = null;
   }
 
   url() {
@@ -233,6 +228,11 @@ export class LiveStream {
       this.attempt = 0;
       this.setState("live");
       this.kick();
+      // the server answers {"type":"ping"} with a pong: proof the connection still works
+      clearInterval(this.pinger);
+      this.pinger = setInterval(() => {
+        if (ws.readyState === WebSocket.OPEN) ws.send('{"type":"ping"}');
+      }, 15000);
       if (this.opts.onOpen) this.opts.onOpen(resumed);
     });
     ws.addEventListener("message", (msg) => {
@@ -243,14 +243,14 @@ export class LiveStream {
       } catch {
         return;
       }
-      if (evt.type === "ping") return;
+      if (evt.type === "ping" || evt.type === "pong") return;
       if (evt.type === "hello") {
         if (evt.role) auth.setIdentity({ role: evt.role });
         return;
       }
-      if (evt.type === "overflow" || evt.type === "resync") {
+      if (evt.type === "overflow") {
         if (this.opts.onGap) this.opts.onGap(evt);
-        if (evt.type === "overflow") return;
+        return;
       }
       if (evt.type === "error" && evt.status === 401) {
         window.dispatchEvent(new CustomEvent("jobglass:unauthorized"));
@@ -262,10 +262,17 @@ export class LiveStream {
       if (this.ws !== ws) return;
       this.ws = null;
       clearTimeout(this.watchdog);
+      clearInterval(this.pinger);
       if (this.closed) return;
-      if (e.code === 4401 || e.code === 1008) {
+      if (e.code === 4401) {
         window.dispatchEvent(new CustomEvent("jobglass:unauthorized"));
         this.setState("idle");
+        return;
+      }
+      if (e.code === 4400 || e.code === 4403 || e.code === 4404) {
+        // refused for good (bad filter, no permission, no such run): retrying cannot help
+        this.setState("idle");
+        if (this.opts.onRefused) this.opts.onRefused(e.code, e.reason);
         return;
       }
       this.schedule();
@@ -277,7 +284,7 @@ export class LiveStream {
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => {
       if (this.ws) this.ws.close();
-    }, 45000);
+    }, 40000);
   }
 
   schedule() {
@@ -292,6 +299,7 @@ export class LiveStream {
     this.closed = true;
     clearTimeout(this.timer);
     clearTimeout(this.watchdog);
+    clearInterval(this.pinger);
     connection.streams.delete(this);
     if (this.ws) {
       const ws = this.ws;

@@ -1,5 +1,5 @@
 // DOM and formatting helpers. Every piece of data goes in through textContent or
-// setAttribute; nothing here ever assigns innerHTML.
+// setAttribute; nothing here ever parses a string as HTML.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -87,7 +87,8 @@ export function fmtTime(iso) {
   if (t === null) return "";
   const d = new Date(t);
   const now = new Date();
-  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit",
+    hourCycle: "h23" });
   if (d.toDateString() === now.toDateString()) return time;
   return `${d.toLocaleDateString([], { month: "short", day: "numeric" })} ${time}`;
 }
@@ -97,7 +98,7 @@ export function fmtClock(iso) {
   if (t === null) return "";
   const d = new Date(t);
   const ms = String(d.getMilliseconds()).padStart(3, "0");
-  return `${d.toLocaleTimeString([], { hour12: false })}.${ms}`;
+  return `${d.toLocaleTimeString([], { hourCycle: "h23" })}.${ms}`;
 }
 
 export function fmtAgo(iso, now = Date.now()) {
@@ -193,4 +194,10 @@ export function hashFor(path, query) {
     Object.entries(query).filter(([, v]) => v !== "" && v !== null && v !== undefined),
   ).toString() : "";
   return `#/${path}${q ? `?${q}` : ""}`;
+}
+
+/** REST log rows carry the seed's `id` (the per-run sequence); stream rows carry `seq` too. */
+export function normalizeLog(line) {
+  if (line.seq === undefined || line.seq === null) line.seq = Number(line.id);
+  return line;
 }

@@ -25,7 +25,7 @@ export const hub = {
   start() {
     if (stream) return;
     stream = new LiveStream({
-      // the runs table does not need every log line of every run, only milestones and worse
+      // the runs table needs no log lines; errors only keeps the all-runs stream light
       level: "error",
       onEvent: (evt) => hub.emit(evt),
       onOpen: (resumed) => {

@@ -2,7 +2,7 @@
 // fetched with `after=` (the per-run sequence number), new lines stream in at the tail.
 
 import { api } from "./api.js";
-import { clear, fmtClock, fmtInt, h, prettyJson, setText } from "./dom.js";
+import { clear, fmtClock, fmtInt, h, normalizeLog, prettyJson, setText } from "./dom.js";
 
 const ROW_HEIGHT = 22;
 const PAGE = 2000;
@@ -24,6 +24,7 @@ export class LogView {
     this.frame = 0;
     this.generation = 0;
     this.programmaticScroll = false;
+    this.onLevel = null; // called after the level changes (the stream must follow)
     this.build();
   }
 
@@ -61,7 +62,14 @@ export class LogView {
     this.detail = h("div", { class: "log-detail", hidden: true });
     this.el = h("section", { class: "card log-card" }, this.toolbar, this.banner,
       h("div", { class: "log-frame" }, this.viewport, this.resume), this.detail);
-    new ResizeObserver(() => this.render()).observe(this.viewport);
+    this.resizer = new ResizeObserver(() => this.render());
+    this.resizer.observe(this.viewport);
+  }
+
+  destroy() {
+    this.generation += 1;
+    this.resizer.disconnect();
+    if (this.frame) cancelAnimationFrame(this.frame);
   }
 
   // -- loading --------------------------------------------------------------------------------
@@ -93,7 +101,7 @@ export class LogView {
     const data = await api(`jobs/${encodeURIComponent(this.runId)}/logs`, {
       query: { level: this.minLevel, limit, after },
     });
-    return data.logs || [];
+    return (data.logs || []).map(normalizeLog);
   }
 
   /** Fetch everything after the newest loaded line (after a reconnect or an overflow). */
@@ -139,6 +147,7 @@ export class LogView {
   /** New lines from the stream (or a catch-up page); older or duplicate seqs are dropped. */
   appendLines(lines, render = true) {
     if (!lines || !lines.length) return;
+    lines.forEach(normalizeLog);
     this.noteSeq(lines);
     const rank = LEVELS.indexOf(this.minLevel);
     let last = this.lines.length ? this.lines[this.lines.length - 1].seq : this.baseSeq();
@@ -158,6 +167,7 @@ export class LogView {
   setLevel(level) {
     this.minLevel = level;
     this.load(this.lastSeq).catch((err) => this.showError(err));
+    if (this.onLevel) this.onLevel(level);
   }
 
   showError(err) {
@@ -247,7 +257,8 @@ export class LogView {
       h("div", { class: "log-detail-head" },
         h("span", { class: `lvl lvl-${line.level}`, text: line.level.toUpperCase() }),
         h("span", { class: "muted", text: `#${fmtInt(line.seq)} · ${fmtClock(line.createdAt)}` +
-          `${line.stage ? ` · ${line.stage}` : ""} · attempt ${line.attempt ?? 1}` }),
+          `${line.stage ? ` · ${line.stage}` : ""}` +
+          `${line.attempt ? ` · attempt ${line.attempt}` : ""}` }),
         h("button", { type: "button", class: "btn small", onclick: () => {
           this.detail.hidden = true;
           this.viewport.focus();

@@ -243,7 +243,13 @@ export function runsPage(root, query) {
 
   // -- live updates -----------------------------------------------------------------------
   const flushPending = debounce(async () => {
-    const ids = [...pending].slice(0, 50);
+    if (pending.size > 50) {
+      // a burst (bulk enqueue, many finishing at once): one list read beats many run reads
+      pending.clear();
+      await resync();
+      return;
+    }
+    const ids = [...pending];
     for (const id of ids) pending.delete(id);
     await Promise.all(ids.map(async (id) => {
       try {
@@ -316,7 +322,7 @@ export function runsPage(root, query) {
   async function resync() {
     try {
       const data = await api("jobs", { query: { ...queryFor(null),
-        limit: Math.min(1000, Math.max(PAGE, rows.size)) } });
+        limit: Math.min(500, Math.max(PAGE, rows.size)) } });
       if (destroyed) return;
       for (const run of data.runs || []) insertRow(run, true);
       if (!rows.size) nextCursor = data.nextCursor || null;

@@ -3,10 +3,11 @@
 -- path, audit events rare), retention (settings app_log_days / audit_log_days: a range
 -- delete on each table's created_at index), and indexes (audit needs action/resource,
 -- app lines need level), so neither pays for the other's indexes on insert.
--- Every filterable field has its own index ending in id, so "newest first" pages by
--- `id < cursor` straight off the index. The optional fields' indexes are partial
--- (IS NOT NULL), so rows without them cost those indexes nothing.
--- PostgreSQL: id is the cursor; JSON is JSONB.
+-- Newest first is ORDER BY created_at DESC, id DESC, and every filterable field has its
+-- own index (field, created_at, id), so a filtered page (and the next one, after the cursor
+-- row's (created_at, id)) is a short backward range scan of one index. The optional
+-- fields' indexes are partial (IS NOT NULL): rows without them cost those indexes nothing.
+-- PostgreSQL: created_at is TIMESTAMPTZ, JSON is JSONB.
 CREATE TABLE app_logs (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     created_at TIMESTAMPTZ NOT NULL,
@@ -33,16 +34,16 @@ CREATE TABLE app_logs (
     credential_type TEXT,
     context JSONB
 );
-CREATE INDEX app_logs_created_at ON app_logs (created_at);
-CREATE INDEX app_logs_level ON app_logs (level, id);
-CREATE INDEX app_logs_user_id ON app_logs (user_id, id) WHERE user_id IS NOT NULL;
-CREATE INDEX app_logs_correlation_id ON app_logs (correlation_id, id) WHERE correlation_id IS NOT NULL;
-CREATE INDEX app_logs_source_key ON app_logs (source_key, id) WHERE source_key IS NOT NULL;
-CREATE INDEX app_logs_source_display_name ON app_logs (source_display_name, id) WHERE source_display_name IS NOT NULL;
-CREATE INDEX app_logs_external_system_key ON app_logs (external_system_key, id) WHERE external_system_key IS NOT NULL;
-CREATE INDEX app_logs_external_system_display_name ON app_logs (external_system_display_name, id) WHERE external_system_display_name IS NOT NULL;
-CREATE INDEX app_logs_record_key ON app_logs (record_key, id) WHERE record_key IS NOT NULL;
-CREATE INDEX app_logs_record_display_name ON app_logs (record_display_name, id) WHERE record_display_name IS NOT NULL;
+CREATE INDEX app_logs_created_at ON app_logs (created_at, id);
+CREATE INDEX app_logs_level ON app_logs (level, created_at, id);
+CREATE INDEX app_logs_user_id ON app_logs (user_id, created_at, id) WHERE user_id IS NOT NULL;
+CREATE INDEX app_logs_correlation_id ON app_logs (correlation_id, created_at, id) WHERE correlation_id IS NOT NULL;
+CREATE INDEX app_logs_source_key ON app_logs (source_key, created_at, id) WHERE source_key IS NOT NULL;
+CREATE INDEX app_logs_source_display_name ON app_logs (source_display_name, created_at, id) WHERE source_display_name IS NOT NULL;
+CREATE INDEX app_logs_external_system_key ON app_logs (external_system_key, created_at, id) WHERE external_system_key IS NOT NULL;
+CREATE INDEX app_logs_external_system_display_name ON app_logs (external_system_display_name, created_at, id) WHERE external_system_display_name IS NOT NULL;
+CREATE INDEX app_logs_record_key ON app_logs (record_key, created_at, id) WHERE record_key IS NOT NULL;
+CREATE INDEX app_logs_record_display_name ON app_logs (record_display_name, created_at, id) WHERE record_display_name IS NOT NULL;
 
 CREATE TABLE audit_logs (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -71,14 +72,14 @@ CREATE TABLE audit_logs (
     data JSONB,
     context JSONB
 );
-CREATE INDEX audit_logs_created_at ON audit_logs (created_at);
-CREATE INDEX audit_logs_action ON audit_logs (action, id);
-CREATE INDEX audit_logs_resource ON audit_logs (resource, id);
-CREATE INDEX audit_logs_user_id ON audit_logs (user_id, id) WHERE user_id IS NOT NULL;
-CREATE INDEX audit_logs_correlation_id ON audit_logs (correlation_id, id) WHERE correlation_id IS NOT NULL;
-CREATE INDEX audit_logs_source_key ON audit_logs (source_key, id) WHERE source_key IS NOT NULL;
-CREATE INDEX audit_logs_source_display_name ON audit_logs (source_display_name, id) WHERE source_display_name IS NOT NULL;
-CREATE INDEX audit_logs_external_system_key ON audit_logs (external_system_key, id) WHERE external_system_key IS NOT NULL;
-CREATE INDEX audit_logs_external_system_display_name ON audit_logs (external_system_display_name, id) WHERE external_system_display_name IS NOT NULL;
-CREATE INDEX audit_logs_record_key ON audit_logs (record_key, id) WHERE record_key IS NOT NULL;
-CREATE INDEX audit_logs_record_display_name ON audit_logs (record_display_name, id) WHERE record_display_name IS NOT NULL;
+CREATE INDEX audit_logs_created_at ON audit_logs (created_at, id);
+CREATE INDEX audit_logs_action ON audit_logs (action, created_at, id);
+CREATE INDEX audit_logs_resource ON audit_logs (resource, created_at, id);
+CREATE INDEX audit_logs_user_id ON audit_logs (user_id, created_at, id) WHERE user_id IS NOT NULL;
+CREATE INDEX audit_logs_correlation_id ON audit_logs (correlation_id, created_at, id) WHERE correlation_id IS NOT NULL;
+CREATE INDEX audit_logs_source_key ON audit_logs (source_key, created_at, id) WHERE source_key IS NOT NULL;
+CREATE INDEX audit_logs_source_display_name ON audit_logs (source_display_name, created_at, id) WHERE source_display_name IS NOT NULL;
+CREATE INDEX audit_logs_external_system_key ON audit_logs (external_system_key, created_at, id) WHERE external_system_key IS NOT NULL;
+CREATE INDEX audit_logs_external_system_display_name ON audit_logs (external_system_display_name, created_at, id) WHERE external_system_display_name IS NOT NULL;
+CREATE INDEX audit_logs_record_key ON audit_logs (record_key, created_at, id) WHERE record_key IS NOT NULL;
+CREATE INDEX audit_logs_record_display_name ON audit_logs (record_display_name, created_at, id) WHERE record_display_name IS NOT NULL;

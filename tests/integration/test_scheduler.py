@@ -1,0 +1,403 @@
+"""The scheduler against real stores: exactly-once fires across processes, misfires, overlap,
+sync, pause/resume/trigger, the context runs get, and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from jobglass import JobContext, JobGlass, NotFound
+from jobglass.cli import main
+from jobglass.scheduler import FireRecord, Scheduler
+
+T0 = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)  # a Monday
+MINUTE = timedelta(minutes=1)
+EVERY_MINUTE = "0 * * * * ?"
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_app(url: str) -> JobGlass:
+    app = JobGlass(url)
+
+    @app.job(name="report")
+    async def report(ctx: JobContext, report_type: str = "Weekly") -> None: ...
+
+    @app.job(name="exclusive", allow_concurrent=False)
+    async def exclusive(ctx: JobContext) -> None: ...
+
+    return app
+
+
+async def fires_of(app: JobGlass, name: str) -> list[FireRecord]:
+    return sorted(await app.store.list_schedule_fires(name, 10_000), key=lambda f: f.fire_time)
+
+
+async def fire_times(app: JobGlass, name: str) -> list[datetime]:
+    runs = await app.list_runs(limit=10_000)
+    return sorted(r.fire_time for r in runs if r.schedule_name == name and r.fire_time)
+
+
+# -- what a run knows -----------------------------------------------------------------------------
+
+
+async def test_runs_carry_trigger_fire_times_and_correlation(store_url: str) -> None:
+    """A worker with a scheduler beside it (`jobglass worker --with-scheduler`)."""
+    app = JobGlass(store_url)
+    seen: list[JobContext] = []
+
+    @app.job(name="beat")
+    async def beat(ctx: JobContext, note: str = "") -> None:
+        ctx.log.info(f"beat {note}")
+        seen.append(ctx)
+
+    app.schedule("beat", cron="* * * * * ?", params={"note": "hi"}, correlation_prefix="beat",
+                 tenant_id=7)  # fmt: skip
+    async with app:
+        worker = app.worker(with_scheduler=True)
+        task = asyncio.create_task(worker.run())
+        for _ in range(100):
+            if len(seen) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        worker.stop()
+        assert await task == 0
+    assert len(seen) >= 2
+    for ctx in seen:
+        assert ctx.trigger == "SCHEDULE"
+        assert ctx.params == {"note": "hi"}
+        assert ctx.tenant_id == "7" and ctx.scope == "tenant"
+        assert ctx.fire_time is not None and ctx.fire_time.microsecond == 0
+        assert ctx.next_fire_time == ctx.fire_time + timedelta(seconds=1)
+        assert re.fullmatch(r"beat-[0-9a-f]{32}", ctx.correlation_id or "")
+    assert len({ctx.fire_time for ctx in seen}) == len(seen)
+    assert len({ctx.correlation_id for ctx in seen}) == len(seen)
+
+
+# -- misfires -------------------------------------------------------------------------------------
+
+
+async def test_misfire_policies_after_an_outage(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(store_url)
+    app.schedule("report", name="once", cron=EVERY_MINUTE)  # fire_once is the default
+    app.schedule("report", name="skip", cron=EVERY_MINUTE, misfire="skip")
+    app.schedule("report", name="catch", cron=EVERY_MINUTE, misfire="catch_up", catch_up_limit=3)
+    clock = Clock(T0)
+    async with app:
+        scheduler = Scheduler(app, now=clock)
+        await scheduler.sync()
+        # down from 12:00 to 12:10:30: fires 12:01..12:09 are over a minute late (missed),
+        # 12:10 is on time
+        clock.now = T0 + 10 * MINUTE + timedelta(seconds=30)
+        with caplog.at_level(logging.WARNING, logger="jobglass.scheduler"):
+            result = await scheduler.tick()
+        assert (result.due, result.misfires, result.enqueued, result.skipped) == (3, 3, 7, 2)
+        at = [T0 + k * MINUTE for k in range(12)]
+        assert await fire_times(app, "once") == [at[1], at[10]]
+        assert await fire_times(app, "skip") == [at[10]]
+        assert await fire_times(app, "catch") == [at[1], at[2], at[3], at[10]]
+        skipped = {
+            name: [(f.fire_time, f.decided) for f in await fires_of(app, name) if not f.run_id]
+            for name in ("once", "skip", "catch")
+        }
+        assert skipped == {
+            "once": [],
+            "skip": [(at[1], "misfire-skipped")],
+            "catch": [(at[4], "misfire-skipped")],
+        }
+        once = [r for r in await app.list_runs(limit=100) if r.schedule_name == "once"]
+        catch_up_run = min(once, key=lambda r: r.id)
+        assert catch_up_run.next_fire_time == at[10]  # the next fire after the missed window
+        assert all(s.next_fire_at == at[11] for s in await app.schedules())
+        # the next tick at the same moment finds nothing due
+        assert (await scheduler.tick()).due == 0
+    messages = [r.getMessage() for r in caplog.records]
+    for name, policy in (("once", "fire_once"), ("skip", "skip"), ("catch", "catch_up")):
+        line = next(m for m in messages if m.startswith(f"schedule '{name}':"))
+        assert "9 missed fire time(s) since 2026-01-05T12:01:00.000Z" in line
+        assert f"misfire={policy}" in line
+    assert "one catch-up run now" in "\n".join(messages)
+    assert "3 catch-up runs, oldest first (limit 3, the rest skipped)" in "\n".join(messages)
+    for name in ("once", "skip", "catch"):
+        sample = app.metrics.registry.get_sample_value(
+            "scheduler_misfires_total", {"schedule": name}
+        )
+        assert sample == 9
+
+
+async def test_a_long_outage_is_counted_without_enumerating_forever(store_url: str) -> None:
+    app = make_app(store_url)
+    app.schedule("report", name="every-second", cron="* * * * * ?", misfire="skip")
+    clock = Clock(T0)
+    async with app:
+        scheduler = Scheduler(app, now=clock)
+        await scheduler.sync()
+        clock.now = T0 + timedelta(days=2)
+        result = await scheduler.tick()
+        # 60 s of on-time fires (the misfire threshold), the rest decided as one skip
+        assert (result.enqueued, result.skipped, result.misfires) == (61, 1, 1)
+
+
+# -- overlap --------------------------------------------------------------------------------------
+
+
+async def test_overlap_skips_while_the_previous_run_is_live(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(store_url)
+    app.schedule("exclusive", name="ex-skip", cron=EVERY_MINUTE)
+    app.schedule("exclusive", name="ex-queue", cron=EVERY_MINUTE, overlap="queue")
+    clock = Clock(T0)
+    async with app:
+        scheduler = Scheduler(app, now=clock)
+        await scheduler.sync()
+        clock.now = T0 + MINUTE
+        assert (await scheduler.tick()).enqueued == 2
+        first = {s.name: s.last_run_id for s in await app.schedules()}
+        clock.now = T0 + 2 * MINUTE
+        with caplog.at_level(logging.WARNING, logger="jobglass.scheduler"):
+            result = await scheduler.tick()
+        assert (result.enqueued, result.skipped) == (1, 1)
+        fires = await fires_of(app, "ex-skip")
+        assert [(f.fire_time, f.decided, f.run_id) for f in fires] == [
+            (T0 + MINUTE, "enqueued", first["ex-skip"]),
+            (T0 + 2 * MINUTE, "skipped", None),
+        ]
+        assert len(await fire_times(app, "ex-queue")) == 2
+        (line,) = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+        assert line == (
+            "schedule 'ex-skip': fire at 2026-01-05T12:02:00.000Z skipped: previous run"
+            f" {first['ex-skip']} is still QUEUED (job 'exclusive' does not allow concurrent"
+            " runs; overlap=skip)"
+        )
+        assert first["ex-skip"] is not None
+        await app.cancel(first["ex-skip"])  # the previous run ends: the next fire runs
+        clock.now = T0 + 3 * MINUTE
+        await scheduler.tick()
+        assert await fire_times(app, "ex-skip") == [T0 + MINUTE, T0 + 3 * MINUTE]
+
+
+# -- definitions and control ----------------------------------------------------------------------
+
+
+async def test_sync_keeps_state_applies_config_and_disables_the_missing(
+    store_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "jobglass.toml"
+    config.write_text('[schedules.a]\nenabled = false\n\n[schedules.c]\njob = "report"\n'
+                      'every = "30m"\n', encoding="utf-8")  # fmt: skip
+    first = make_app(store_url)
+    first.schedule("report", name="a", cron=EVERY_MINUTE)
+    first.schedule("report", name="b", cron=EVERY_MINUTE)
+    first.load_schedule_config(config)
+    async with first:
+        await Scheduler(first, now=Clock(T0)).sync()
+        stored = {s.name: s for s in await first.schedules()}
+    assert {n: (s.enabled, s.source) for n, s in stored.items()} == {
+        "a": (False, "config"),
+        "b": (True, "code"),
+        "c": (True, "config"),
+    }
+    assert stored["b"].next_fire_at == T0 + MINUTE
+    assert stored["c"].next_fire_at == T0 + timedelta(minutes=30)
+
+    later = make_app(store_url)  # a new deploy: b kept, cron of c changed, a gone
+    later.schedule("report", name="b", cron=EVERY_MINUTE, description="kept")
+    later.schedule("report", name="c", cron="0 0 * * * ?")
+    async with later:
+        await Scheduler(later, now=Clock(T0 + 5 * MINUTE)).sync()
+        stored = {s.name: s for s in await later.schedules()}
+    assert sorted(stored) == ["a", "b", "c"]  # disabled, not deleted
+    assert not stored["a"].enabled
+    assert stored["b"].next_fire_at == T0 + MINUTE  # same timing: the missed fire is kept
+    assert stored["b"].description == "kept"
+    assert stored["c"].next_fire_at == T0 + timedelta(hours=1)  # new timing: from now
+
+
+async def test_pause_resume_and_trigger(store_url: str) -> None:
+    app = make_app(store_url)
+    app.schedule("report", name="weekly", cron=EVERY_MINUTE, params={"report_type": "Weekly"},
+                 correlation_prefix="weekly")  # fmt: skip
+    app.schedule("report", name="monthly", cron="0 0 6 1 * ?")
+    offset = timedelta(0)
+    scheduler = Scheduler(app, now=lambda: datetime.now(UTC) + offset)
+    async with app:
+        # trigger works before any scheduler stored the schedule
+        run = await app.trigger_schedule("monthly")
+        assert (run.trigger, run.schedule_name, run.job_name) == ("MANUAL", "monthly", "report")
+        assert (await app.store.get_schedule("monthly")) is not None
+        assert await fires_of(app, "monthly") == []  # a trigger is not a fire time
+
+        await scheduler.sync()
+        paused = await app.pause_schedule("weekly")
+        assert paused.paused and paused.enabled
+        offset = timedelta(minutes=3)
+        assert (await scheduler.tick()).due == 0
+        resumed = await app.resume_schedule("weekly")
+        assert not resumed.paused
+        assert resumed.next_fire_at is not None
+        assert resumed.next_fire_at > datetime.now(UTC)  # from now: no catch-up of the pause
+        offset = resumed.next_fire_at - datetime.now(UTC) + timedelta(seconds=1)
+        result = await scheduler.tick()
+        assert (result.enqueued, result.misfires) == (1, 0)
+
+        now = await app.trigger_schedule("weekly")
+        assert now.trigger == "MANUAL" and now.params == {"report_type": "Weekly"}
+        assert re.fullmatch(r"weekly-[0-9a-f]{32}", now.correlation_id or "")
+        assert (await app.store.get_schedule("weekly")).last_run_id == now.id  # type: ignore[union-attr]
+        with pytest.raises(
+            NotFound, match=r"unknown schedule 'nope' \(known schedules: monthly, weekly\)"
+        ):
+            await app.pause_schedule("nope")
+
+
+# -- several scheduler processes ------------------------------------------------------------------
+
+APP_SOURCE = """
+from jobglass import JobContext, JobGlass
+
+app = JobGlass({url!r})
+
+
+@app.job(name="beat", schedule="* * * * * ?")
+async def beat(ctx: JobContext) -> None: ...
+
+
+app.schedule("beat", name="beat-2s", every="2s", correlation_prefix="two")
+"""
+
+
+@pytest.fixture
+def app_module(tmp_path: Path, store_url: str) -> Iterator[str]:
+    name = f"sched_app_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(APP_SOURCE.format(url=store_url), encoding="utf-8")
+    yield f"{name}:app"
+    sys.modules.pop(name, None)
+
+
+@pytest.mark.slow
+async def test_two_scheduler_processes_fire_each_time_exactly_once(
+    store_url: str, tmp_path: Path, app_module: str
+) -> None:
+    command = [sys.executable, "-m", "jobglass.cli", "-v", "scheduler", app_module]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            *command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    watcher = JobGlass(store_url)  # fire for ~5 s once both have started (slow machines too)
+    async with watcher:
+        for _ in range(300):
+            await asyncio.sleep(0.1)
+            if any(p.returncode is not None for p in procs):
+                break
+            try:
+                if len(await fires_of(watcher, "beat")) >= 5:
+                    break
+            except Exception:  # not migrated yet
+                continue
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    outputs = [
+        (out.decode(), err.decode())
+        for out, err in [await asyncio.wait_for(p.communicate(), 30) for p in procs]
+    ]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+    won = [len(re.findall(r"schedule 'beat' fired run", err)) for _, err in outputs]
+
+    app = JobGlass(store_url)
+    async with app:
+        runs = await app.list_runs(limit=10_000)
+        for name, step in (("beat", 1), ("beat-2s", 2)):
+            fires = await fires_of(app, name)
+            mine = [r for r in runs if r.schedule_name == name]
+            assert len(fires) >= (4 if step == 1 else 2), (name, fires)
+            assert all(f.decided == "enqueued" and f.run_id for f in fires)
+            # one run per fire time, and the fire record names exactly that run
+            assert len(mine) == len(fires) == len({r.fire_time for r in mine})
+            assert {f.run_id: f.fire_time for f in fires} == {r.id: r.fire_time for r in mine}
+            times = [f.fire_time for f in fires]
+            assert all(b - a == timedelta(seconds=step) for a, b in pairwise(times))
+            assert all(r.trigger == "SCHEDULE" and r.correlation_id for r in mine)
+        assert all((r.correlation_id or "").startswith("two-") for r in runs
+                   if r.schedule_name == "beat-2s")  # fmt: skip
+    assert sum(won) == len(await _beats(store_url))
+    print(f"fires of 'beat' won per scheduler process: {won}")
+
+
+async def _beats(url: str) -> list[FireRecord]:
+    app = JobGlass(url)
+    async with app:
+        return await fires_of(app, "beat")
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+
+
+def test_cron_command_prints_fire_times_and_description(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["cron", "0 0 8 ? * MON", "--tz", "Europe/Berlin", "--after",
+                 "2026-03-20T00:00:00", "-n", "3"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out == (
+        "2026-03-23T08:00:00+01:00\n2026-03-30T08:00:00+02:00\n2026-04-06T08:00:00+02:00\n"
+    )
+    assert err == "At 08:00:00, on Monday (Europe/Berlin)\n"
+    assert main(["cron", "*/15 * * * *", "--after", "2026-01-01T00:07:00Z", "-n", "2"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines() == ["2026-01-01T00:15:00+00:00", "2026-01-01T00:30:00+00:00"]
+    assert main(["cron", "0 0 25 * * ?"]) == 2
+    _, err = capsys.readouterr()
+    assert err == (
+        "jobglass: error: invalid cron expression '0 0 25 * * ?': hour field '25' is out of"
+        " range 0-23\n"
+    )
+
+
+def test_schedules_command(
+    app_module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["schedules", "--app", app_module, "--next", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "beat-2s" in out and "every 2s" in out and "* * * * * ?" in out
+    assert "not stored yet" in out
+    assert main(["schedules", "pause", "beat", "--app", app_module]) == 0
+    assert capsys.readouterr().out == "schedule 'beat' paused\n"
+    assert main(["schedules", "trigger", "beat-2s", "--app", app_module]) == 0
+    assert re.match(r"schedule 'beat-2s': run \d+ queued \(job beat, correlation id two-",
+                    capsys.readouterr().out)  # fmt: skip
+    assert main(["schedules", "--app", app_module, "--json", "--next", "2"]) == 0
+    listed = {s["name"]: s for s in json.loads(capsys.readouterr().out)["schedules"]}
+    assert listed["beat"]["paused"] is True
+    assert listed["beat-2s"]["lastRunStatus"] == "QUEUED"
+    assert len(listed["beat-2s"]["nextFireTimes"]) == 2
+    assert main(["schedules", "resume", "beat", "--app", app_module]) == 0
+    assert capsys.readouterr().out.startswith("schedule 'beat' resumed; next fire ")
+    assert main(["schedules", "pause", "nope", "--app", app_module]) == 2
+    assert "unknown schedule 'nope'" in capsys.readouterr().err

@@ -1,0 +1,104 @@
+"""Bad input is refused by name, and nothing is written (API and CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+import pytest
+from qhelpers import JOBS_APP, QueueEnv
+
+from jobglass import EnqueueRequest, InvalidInput, NotFound
+
+BAD_ENQUEUES: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"job_name": "no-such-job"}, NotFound, "unknown job 'no-such-job'"),
+    ({"queue": ""}, InvalidInput, "invalid queue name ''"),
+    ({"queue": "q" * 65}, InvalidInput, "invalid queue name 'qqq"),
+    ({"queue": "bad queue!"}, InvalidInput, "invalid queue name 'bad queue!'"),
+    ({"queue": "-leading"}, InvalidInput, "invalid queue name '-leading'"),
+    ({"queue": "a/b"}, InvalidInput, "invalid queue name 'a/b'"),
+    ({"delay": -1}, InvalidInput, "delay must be a number of seconds >= 0, got -1"),
+    ({"delay": "soon"}, InvalidInput, "delay must be a number of seconds"),
+    ({"priority": 1001}, InvalidInput, "priority must be an integer from -1000 to 1000, got 1001"),
+    ({"priority": -5000}, InvalidInput, "priority must be an integer from -1000 to 1000"),
+    ({"priority": 1.5}, InvalidInput, "priority must be an integer"),
+    ({"priority": "high"}, InvalidInput, "priority must be an integer"),
+    ({"run_at": "tomorrow"}, InvalidInput, "run_at 'tomorrow' is not an ISO-8601 time"),
+    ({"run_at": "2026-13-40T00:00:00Z"}, InvalidInput, "is not an ISO-8601 time"),
+    ({"run_at": "2026-01-01T08:00:00"}, InvalidInput, "run_at must carry a time zone"),
+    ({"run_at": datetime(2026, 1, 1)}, InvalidInput, "run_at must carry a time zone"),
+    ({"delay": 5, "run_at": "2026-01-01T08:00:00Z"}, InvalidInput, "give delay or run_at"),
+    ({"params": {"n": "seven"}}, InvalidInput, "parameter 'n' must be integer"),
+    ({"params": {"m": 1}}, InvalidInput, "unexpected parameter 'm'"),
+    ({"job_id": ""}, InvalidInput, "job_id must be a non-empty string"),
+    ({"timeout": -1}, InvalidInput, "timeout must be a number of seconds > 0"),
+]
+
+
+async def test_bad_enqueue_is_refused_and_writes_nothing(qenv: QueueEnv) -> None:
+    for raw, error, message in BAD_ENQUEUES:
+        options = dict(raw)
+        job = options.pop("job_name", "noop")
+        params = options.pop("params", None)
+        with pytest.raises(error) as caught:
+            await qenv.app.enqueue(job, params, **options)
+        assert message in str(caught.value), (raw, str(caught.value))
+        # one bad item spoils the whole batch: the good one before it is not written either
+        with pytest.raises(error):
+            await qenv.app.enqueue_many(
+                [EnqueueRequest("noop", {"n": 1}), EnqueueRequest(job, params, **options)]
+            )
+    assert await qenv.count_rows("runs") == 0
+
+
+async def test_control_of_missing_runs(qenv: QueueEnv) -> None:
+    app = qenv.app
+    for bad in (999_999, "999999", "abc", 0, -4):
+        with pytest.raises(NotFound, match="does not exist"):
+            await app.cancel(bad)
+        with pytest.raises(NotFound, match="does not exist"):
+            await app.retry(bad)
+        with pytest.raises(NotFound, match="does not exist"):
+            await app.delete_run(bad)
+    assert await qenv.count_rows("runs") == 0
+
+
+async def test_worker_refuses_bad_options(qenv: QueueEnv) -> None:
+    with pytest.raises(InvalidInput, match="invalid queue name"):
+        qenv.app.worker(queues=["ok", "not ok"])
+    with pytest.raises(InvalidInput, match="at least one queue"):
+        qenv.app.worker(queues=[])
+    with pytest.raises(InvalidInput, match="concurrency must be >= 1"):
+        qenv.app.worker(concurrency=-1)
+
+
+CLI_BAD = [
+    (["no-such-job"], "unknown job 'no-such-job'"),
+    (["noop", "--queue", "bad queue!"], "invalid queue name 'bad queue!'"),
+    (["noop", "--queue", ""], "invalid queue name ''"),
+    (["noop", "--delay", "-5"], "delay must be a number of seconds >= 0"),
+    (["noop", "--priority", "5000"], "priority must be an integer from -1000 to 1000"),
+    (["noop", "--run-at", "next tuesday"], "run_at 'next tuesday' is not an ISO-8601 time"),
+    (["noop", "--param", "n=seven"], "parameter 'n' must be integer"),
+    (["noop", "--param", "novalue"], "expected KEY=VALUE"),
+    (["noop", "--priority", "high"], "invalid int value: 'high'"),
+]
+
+
+@pytest.mark.slow
+async def test_cli_enqueue_refuses_bad_input_with_status_2(qenv: QueueEnv) -> None:
+    outs = await asyncio.gather(*(qenv.cli("enqueue", JOBS_APP, *args) for args, _ in CLI_BAD))
+    for (args, message), out in zip(CLI_BAD, outs, strict=True):
+        assert out.returncode == 2, (args, out)
+        assert message in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+        assert out.stdout == ""
+    assert await qenv.count_rows("runs") == 0
+    # and a good one goes through
+    ok = await qenv.cli("enqueue", JOBS_APP, "noop", "--param", "n=7", "--priority", "3")
+    assert ok.returncode == 0, ok.stderr
+    assert '"status": "QUEUED"' in ok.stdout
+    assert await qenv.count_rows("runs") == 1
+    [run] = await qenv.app.list_runs()
+    assert run.params == {"n": 7} and run.priority == 3

@@ -1,0 +1,114 @@
+"""Named SQL: every query a store uses exists, and both backends name the same queries.
+
+A backend-only name must be listed below with the reason; the same logic keeps the same name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from jobglass.stores import queries
+
+STORES = Path(queries.__file__).parent
+
+#: Where the two backends differ in shape, not just in dialect.
+SQLITE_ONLY = {
+    # one writer: runs are inserted, claimed, updated and finished one statement per run
+    "insert_run": "PostgreSQL: insert_runs (one statement per batch)",
+    "live_run_by_job_id": "PostgreSQL: live_runs_by_job_ids",
+    "claim_candidates": "PostgreSQL: claim_runs (one CTE with SKIP LOCKED)",
+    "running_concurrency_keys": "PostgreSQL: inside claim_runs",
+    "claim_run": "PostgreSQL: inside claim_runs",
+    "update_feedback": "PostgreSQL: write_feedback (update, logs and NOTIFY in one statement)",
+    "insert_log": "PostgreSQL: inside write_feedback",
+    "finish_run": "PostgreSQL: finish_runs (UPDATE ... FROM a recordset)",
+    "renew_lease": "PostgreSQL: renew_leases (UPDATE ... FROM unnest)",
+    # the change outbox other processes poll; PostgreSQL pushes by NOTIFY instead
+    "insert_event": "PostgreSQL: NOTIFY (notify_events, or inside the writing statement)",
+    "events_after": "no outbox on PostgreSQL",
+    "last_event_id": "no outbox on PostgreSQL",
+    "prune_events": "no outbox on PostgreSQL",
+    # application and audit logs: executemany on SQLite, COPY on PostgreSQL
+    "insert_app_log": "PostgreSQL: copy_app_logs",
+    "insert_audit_log": "PostgreSQL: copy_audit_logs",
+}
+POSTGRES_ONLY = {
+    "insert_runs": "batch form of insert_run",
+    "live_runs_by_job_ids": "batch form of live_run_by_job_id",
+    "claim_runs": "claim_candidates + running_concurrency_keys + claim_run in one statement",
+    "write_feedback": "update_feedback + insert_log + events in one statement",
+    "finish_runs": "batch form of finish_run",
+    "renew_leases": "batch form of renew_lease",
+    "delete_runs": "prune deletes in batches (SQLite: delete_run per run)",
+    "notify_events": "NOTIFY jobglass_events (SQLite: insert_event)",
+    "notify_wakeup": "NOTIFY jobglass_wakeup (SQLite workers poll)",
+    "copy_app_logs": "COPY form of insert_app_log",
+    "copy_audit_logs": "COPY form of insert_audit_log",
+}
+
+# q["name"], self.q["name"], and the PostgreSQL store's helpers _one("name"), _fetch(c, "name"),
+# _exec(c, "name")
+_USES = (
+    re.compile(r"""\bq\[\s*["'](\w+)["']\s*\]"""),
+    re.compile(r"""\b_one\(\s*["'](\w+)["']"""),
+    re.compile(r"""\b_(?:fetch|exec)\(\s*\w+\s*,\s*["'](\w+)["']"""),
+)
+
+
+def used_names(backend: str) -> dict[str, set[str]]:
+    """Query names used in each module of a backend (`sqlite*.py`; `postgres*.py`, `pg_*.py`)."""
+    patterns = ["sqlite*.py"] if backend == "sqlite" else ["postgres*.py", "pg_*.py"]
+    found: dict[str, set[str]] = {}
+    for pattern in patterns:
+        for path in sorted(STORES.glob(pattern)):
+            text = path.read_text(encoding="utf-8")
+            found[path.name] = {m.group(1) for rx in _USES for m in rx.finditer(text)}
+    return found
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_every_used_query_exists(backend: str) -> None:
+    defined = set(queries.load(backend))
+    modules = used_names(backend)
+    assert modules, f"no {backend} store module found"
+    assert any(modules.values()), "the usage patterns found nothing: update _USES"
+    missing = {name: sorted(used - defined) for name, used in modules.items() if used - defined}
+    assert not missing, f"queries used but not defined in sql/{backend}*.sql: {missing}"
+
+
+def test_the_main_modules_are_scanned() -> None:
+    assert {"get_run", "claim_candidates", "insert_event"} <= used_names("sqlite")["sqlite.py"]
+    pg = used_names("postgres")["postgres.py"]
+    assert {"get_run", "claim_runs", "insert_runs", "write_feedback", "finish_runs"} <= pg
+
+
+def test_both_backends_define_the_same_names() -> None:
+    sqlite, postgres = set(queries.load("sqlite")), set(queries.load("postgres"))
+    assert sorted(sqlite - postgres - set(SQLITE_ONLY)) == [], "document or add to PostgreSQL"
+    assert sorted(postgres - sqlite - set(POSTGRES_ONLY)) == [], "document or add to SQLite"
+    # a name documented as backend-only must really be only there (and still exist)
+    assert sorted(set(SQLITE_ONLY) - (sqlite - postgres)) == []
+    assert sorted(set(POSTGRES_ONLY) - (postgres - sqlite)) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_queries_are_parameterized_by_name(backend: str) -> None:
+    """SQLite binds `:name` (or `?` for executemany), PostgreSQL `%(name)s` / `%(name)b`."""
+    for name, sql in queries.load(backend).items():
+        assert sql.strip(), name
+        if backend == "postgres":
+            assert "?" not in re.sub(r"'[^']*'", "", sql), f"{name}: '?' placeholder on PostgreSQL"
+            assert not re.search(r"(?<![%\w]):[a-z_]+\b", re.sub(r"::\w+", "", sql)), name
+            stray = re.sub(r"%\(\w+\)[sb]|%%", "", sql)
+            assert "%" not in stray, f"{name}: a bare % (write %% for a literal percent)"
+        else:
+            assert "%(" not in sql, f"{name}: psycopg placeholder on SQLite"
+
+
+def test_migrations_are_numbered_alike() -> None:
+    sqlite = [(v, n) for v, n, _ in queries.migrations("sqlite")]
+    postgres = [(v, n) for v, n, _ in queries.migrations("postgres")]
+    assert sqlite == postgres
