@@ -43,7 +43,7 @@ class _PgServer:
     template: str | None = None  # the migrated template database; None: unreachable
     error: str | None = None
     # test databases are dropped in the background (a drop takes a while); waited for at the end
-    dropper: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
+    dropper: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4))
     drops: list[Future[None]] = field(default_factory=list)
 
     def drop_later(self, name: str) -> None:

@@ -133,10 +133,20 @@ async def report_generation(ctx: JobContext, report_type: str = "Weekly") -> dic
 
 # Seed: ScheduleJobFromConfig<ReportGenerationJob>(defaultCron, suffix: "Weekly", JobDataMap).
 # Same names as in jobglass.toml / appsettings.json, so the config overrides these defaults.
-app.schedule("report-generation", name="report-generation.Weekly", cron="0 0 8 ? * MON",
-             params={"report_type": "Weekly"}, description="Weekly report generation job")  # fmt: skip
-app.schedule("report-generation", name="report-generation.Monthly", cron="0 0 6 1 * ?",
-             params={"report_type": "Monthly"}, description="Monthly report generation job")  # fmt: skip
+app.schedule(
+    "report-generation",
+    name="report-generation.Weekly",
+    cron="0 0 8 ? * MON",
+    params={"report_type": "Weekly"},
+    description="Weekly report generation job",
+)
+app.schedule(
+    "report-generation",
+    name="report-generation.Monthly",
+    cron="0 0 6 1 * ?",
+    params={"report_type": "Monthly"},
+    description="Monthly report generation job",
+)
 
 
 # -- seed 003: integrations: health checks and token refresh ---------------------------------------
@@ -206,7 +216,9 @@ async def token_refresh(ctx: JobContext, integration_id: str) -> dict[str, str]:
     expires_at = datetime.now(UTC) + timedelta(hours=1)
     integration.status = "active"
     log.milestone("Tokens refreshed", {"expiresAt": expires_at.isoformat()})
-    log.info(f"Next refresh at {expires_at - timedelta(minutes=5):%H:%M:%S} UTC, once this run ends")
+    log.info(
+        f"Next refresh at {expires_at - timedelta(minutes=5):%H:%M:%S} UTC, once this run ends"
+    )
     return {"integrationId": integration_id, "expiresAt": expires_at.isoformat()}
 
 

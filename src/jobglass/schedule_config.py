@@ -265,7 +265,10 @@ def _decorated(app: JobGlass) -> dict[str, Schedule]:
 
 
 def defined_schedules(app: JobGlass) -> list[Schedule]:
-    """Code schedules, overridden key by key by config ones of the same name."""
+    """Code schedules, overridden key by key by config ones of the same name (an app without
+    jobs, e.g. the CLI's bare app, defines none: it only sees what is stored)."""
+    if not app.jobs:
+        return []
     merged = {**_decorated(app), **app.schedule_registry.code}
     for s in configured_schedules(app):
         merged[s.name] = s

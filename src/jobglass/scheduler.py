@@ -32,7 +32,6 @@ log = logging.getLogger("jobglass.scheduler")
 
 MISFIRE_POLICIES = ("fire_once", "skip", "catch_up")
 OVERLAP_POLICIES = ("skip", "queue")
-DECISIONS = ("enqueued", "skipped", "misfire-skipped")
 #: Missed fire times counted one by one at most; beyond this the count is "at least".
 MAX_MISSED_ENUMERATION = 10_000
 _TINY = timedelta(microseconds=1)
@@ -351,6 +350,7 @@ class Scheduler:
                 misses[s.name] = missed
         claimed = await store.claim_schedule_fires(FireBatch(fires, advances))
         result.lost = len(fires) - len(claimed)
+        result.more = result.more and bool(advances)  # never spin on unfireable schedules
         self._report(claimed, misses, {s.name: s for s in due}, result)
         return result
 
@@ -387,7 +387,7 @@ class Scheduler:
         def fire(at: datetime, after: datetime | None, reason: str, force: bool = False) -> None:
             nonlocal busy
             if exclusive and busy and s.overlap == "skip" and not force:
-                fires.append(Fire(s.name, at, "skipped", reason="overlap", detail=busy))
+                fires.append(Fire(s.name, at, "skipped", reason=reason or "overlap", detail=busy))
                 return
             fires.append(Fire(s.name, at, "enqueued", self._new_run(s, at, after), reason))
             busy = f"the run for {iso(at)} fired in the same tick is still QUEUED"
@@ -410,24 +410,7 @@ class Scheduler:
         return fires, Advance(s.name, first, upcoming), (len(missed), more, missed[:1])
 
     def _new_run(self, s: Schedule, fire_time: datetime, next_fire: datetime | None) -> NewRun:
-        from .app import EnqueueRequest
-
-        scope = Scope.USER if s.user_id else Scope.TENANT if s.tenant_id else Scope.SYSTEM
-        new = self.app._new_run(
-            EnqueueRequest(
-                s.job_name,
-                s.params,
-                tenant_id=s.tenant_id,
-                user_id=s.user_id,
-                trigger=Trigger.SCHEDULE,
-                scope=scope,
-                correlation_id=correlation_id(s.correlation_prefix),
-            )
-        )
-        new.schedule_name = s.name
-        new.fire_time = fire_time.astimezone(UTC)
-        new.next_fire_time = None if next_fire is None else next_fire.astimezone(UTC)
-        return new
+        return schedule_run(self.app, s, Trigger.SCHEDULE, fire_time, next_fire)
 
     def _report(
         self,
@@ -444,11 +427,13 @@ class Scheduler:
             if c.run is not None:
                 runs.append(c.run)
                 result.enqueued += 1
+                log.debug("schedule %r fired run %s for %s", f.schedule_name, c.run.id,
+                          iso(f.fire_time))  # fmt: skip
             else:
                 result.skipped += 1
             if f.reason in ("misfire", "catch-up"):
                 decided_misfire.setdefault(f.schedule_name, []).append(c)
-            elif f.reason == "overlap":
+            if f.detail:  # skipped: the previous run is still live
                 log.warning(
                     "schedule %r: fire at %s skipped: %s"
                     " (job %r does not allow concurrent runs; overlap=skip)",
@@ -463,15 +448,11 @@ class Scheduler:
             count, more, first = misses.get(name, (0, False, []))
             s = due[name]
             enqueued = sum(1 for c in decided if c.run is not None)
+            rest = f" (limit {s.catch_up_limit}, the rest skipped)" if count > enqueued else ""
             outcome = {
                 "fire_once": "one catch-up run now" if enqueued else "catch-up run skipped",
                 "skip": "no run; waiting for the next regular fire time",
-                "catch_up": f"{enqueued} catch-up runs, oldest first"
-                + (
-                    f" (limit {s.catch_up_limit}, the rest skipped)"
-                    if more or count > enqueued
-                    else ""
-                ),
+                "catch_up": f"{enqueued} catch-up runs, oldest first{rest}",
             }[s.misfire]
             log.warning(
                 "schedule %r: %s%d missed fire time(s) since %s; misfire=%s: %s",
@@ -490,17 +471,34 @@ class Scheduler:
                     log.debug("metrics.misfire failed", exc_info=True)
         if runs:
             publish_runs(self.app, runs)
-            for run in runs:
-                log.debug(
-                    "schedule %r fired run %s (fire time %s)",
-                    run.schedule_name,
-                    run.id,
-                    iso(run.fire_time),
-                )
 
 
 def correlation_id(prefix: str | None) -> str:
     return f"{prefix}-{uuid.uuid4().hex}" if prefix else uuid.uuid4().hex
+
+
+def schedule_run(
+    app: JobGlass, s: Schedule, trigger: str, fire_time: datetime, next_fire: datetime | None
+) -> NewRun:
+    """A run of the schedule's job with its params and context (checked like an enqueue)."""
+    from .app import EnqueueRequest
+
+    scope = Scope.USER if s.user_id else Scope.TENANT if s.tenant_id else Scope.SYSTEM
+    new = app._new_run(
+        EnqueueRequest(
+            s.job_name,
+            s.params,
+            tenant_id=s.tenant_id,
+            user_id=s.user_id,
+            trigger=trigger,
+            scope=scope,
+            correlation_id=correlation_id(s.correlation_prefix),
+        )
+    )
+    new.schedule_name = s.name
+    new.fire_time = fire_time.astimezone(UTC)
+    new.next_fire_time = None if next_fire is None else next_fire.astimezone(UTC)
+    return new
 
 
 def publish_runs(app: JobGlass, runs: list[Run]) -> None:
@@ -580,23 +578,8 @@ async def resume_schedule(app: JobGlass, name: str) -> Schedule:
 async def trigger_schedule(app: JobGlass, name: str) -> Run:
     """Run the schedule's job now, once (trigger MANUAL; paused or not; not a fire time)."""
     s = await _stored(app, name)
-    from .app import EnqueueRequest
-
-    scope = Scope.USER if s.user_id else Scope.TENANT if s.tenant_id else Scope.SYSTEM
-    new = app._new_run(
-        EnqueueRequest(
-            s.job_name,
-            s.params,
-            tenant_id=s.tenant_id,
-            user_id=s.user_id,
-            trigger=Trigger.MANUAL,
-            scope=scope,
-            correlation_id=correlation_id(s.correlation_prefix),
-        )
-    )
-    new.schedule_name = s.name
-    new.fire_time = datetime.now(UTC)
-    new.next_fire_time = s.next_fire_at if s.enabled and not s.paused else None
+    upcoming = s.next_fire_at if s.enabled and not s.paused else None
+    new = schedule_run(app, s, Trigger.MANUAL, datetime.now(UTC), upcoming)
     run = await app.store.trigger_schedule_run(s.name, new)
     publish_runs(app, [run])
     log.info("schedule %r triggered by hand: run %s", name, run.id)

@@ -101,6 +101,11 @@ class Worker:
         """Work until stopped; returns 0 after a clean shutdown."""
         app = self.app
         store = await app._ready()
+        if self.with_scheduler:  # sync first: a bad schedule config stops the worker here
+            from .scheduler import Scheduler
+
+            self._scheduler = Scheduler(app, sync=False)
+            await self._scheduler.sync()
         poll = self._poll or (0.1 if not store.pushes_events else 2.0)
         info = WorkerInfo(self.id, socket.gethostname(), os.getpid(), self.queues, self.concurrency)
         await store.upsert_worker(info)
@@ -110,11 +115,9 @@ class Worker:
             asyncio.create_task(self._heartbeat(), name="jobglass-heartbeat"),
             asyncio.create_task(self._maintenance(), name="jobglass-maintenance"),
         ]
-        if self.with_scheduler:
-            from .scheduler import Scheduler
-
-            self._scheduler = Scheduler(app)
-            self._tasks.append(asyncio.create_task(self._scheduler.run(), name="jobglass-scheduler"))
+        if self._scheduler is not None:
+            scheduling = asyncio.create_task(self._scheduler.run(), name="jobglass-scheduler")
+            self._tasks.append(scheduling)
         if store.pushes_events:
             self._tasks.append(asyncio.create_task(store.listen(self._notified)))
         log.info(

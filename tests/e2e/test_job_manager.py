@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 from e2e_jobs import XSS
 from e2e_stack import VIEWER_KEY, Pages, Stack
-from playwright.sync_api import expect
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips, or fails under CI=true, and says why
+    expect = None
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

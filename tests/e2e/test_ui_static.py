@@ -3,10 +3,12 @@ parsing data as HTML, and shipped inside the wheel. No browser needed."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,18 +25,31 @@ AUTH = AuthConfig(jwt_secret="s" * 32)
 SCRIPTS = sorted(STATIC_DIR.glob("*.js"))
 
 
-def over(asgi: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://ui.test")
+class Client:
+    """Requests into the ASGI app in-process. Sync on purpose: the browser tests' Playwright
+    owns the main thread's event loop, so each request runs on a loop of its own thread."""
+
+    def __init__(self, asgi: FastAPI) -> None:
+        self.asgi = asgi
+
+    def get(self, path: str) -> httpx.Response:
+        async def fetch() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.asgi)
+            async with httpx.AsyncClient(transport=transport, base_url="http://ui.test") as http:
+                return await http.get(path)
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, fetch()).result()
 
 
-def client(tmp_path: Path, prefix: str = "") -> httpx.AsyncClient:
+def client(tmp_path: Path, prefix: str = "") -> Client:
     app = JobGlass(database_url=f"sqlite:///{tmp_path}/ui.db")
-    return over(create_api(app, auth=AUTH, prefix=prefix))
+    return Client(create_api(app, auth=AUTH, prefix=prefix))
 
 
-async def test_the_page_is_served_at_the_root_with_a_strict_policy(tmp_path: Path) -> None:
-    async with client(tmp_path) as http:
-        response = await http.get("/")
+def test_the_page_is_served_at_the_root_with_a_strict_policy(tmp_path: Path) -> None:
+    http = client(tmp_path)
+    response = http.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     csp = response.headers["content-security-policy"]
@@ -49,40 +64,40 @@ async def test_the_page_is_served_at_the_root_with_a_strict_policy(tmp_path: Pat
     assert not re.search(r"\son[a-z]+=", html), "inline event handler"
 
 
-async def test_assets_have_the_right_types(tmp_path: Path) -> None:
-    async with client(tmp_path) as http:
-        for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"),
-                           ("favicon.svg", "image/svg+xml")):  # fmt: skip
-            response = await http.get(f"/assets/{name}")
-            assert response.status_code == 200, name
-            assert response.headers["content-type"].startswith(kind), name
-            assert "content-security-policy" in response.headers
-        assert (await http.get("/assets/nope.js")).status_code == 404
-        assert (await http.get("/assets/%2e%2e/ui.py")).status_code == 404
+def test_assets_have_the_right_types(tmp_path: Path) -> None:
+    http = client(tmp_path)
+    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"),
+                       ("favicon.svg", "image/svg+xml")):  # fmt: skip
+        response = http.get(f"/assets/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-type"].startswith(kind), name
+        assert "content-security-policy" in response.headers
+    assert http.get("/assets/nope.js").status_code == 404
+    assert http.get("/assets/%2e%2e/ui.py").status_code == 404
 
 
-async def test_under_a_prefix(tmp_path: Path) -> None:
-    async with client(tmp_path, prefix="/jobs") as http:
-        page = await http.get("/jobs/")
-        assert page.status_code == 200
-        assert '<base href="/jobs/">' in page.text
-        assert 'content="/jobs/api/admin"' in page.text
-        moved = await http.get("/jobs?token=abc")
-        assert moved.status_code == 307
-        assert moved.headers["location"] == "/jobs/?token=abc"
-        assert (await http.get("/jobs/assets/app.js")).status_code == 200
+def test_under_a_prefix(tmp_path: Path) -> None:
+    http = client(tmp_path, prefix="/jobs")
+    page = http.get("/jobs/")
+    assert page.status_code == 200
+    assert '<base href="/jobs/">' in page.text
+    assert 'content="/jobs/api/admin"' in page.text
+    moved = http.get("/jobs?token=abc")
+    assert moved.status_code == 307
+    assert moved.headers["location"] == "/jobs/?token=abc"
+    assert http.get("/jobs/assets/app.js").status_code == 200
 
 
-async def test_mounted_inside_another_app(tmp_path: Path) -> None:
+def test_mounted_inside_another_app(tmp_path: Path) -> None:
     site = FastAPI()
     site.mount("/admin/jobs", create_api(JobGlass(database_url=f"sqlite:///{tmp_path}/m.db"),
                                           auth=AUTH))  # fmt: skip
-    async with over(site) as http:
-        page = await http.get("/admin/jobs/")
-        assert page.status_code == 200
-        assert '<base href="/admin/jobs/">' in page.text
-        assert 'content="/admin/jobs/api/admin"' in page.text
-        assert (await http.get("/admin/jobs/assets/app.css")).status_code == 200
+    http = Client(site)
+    page = http.get("/admin/jobs/")
+    assert page.status_code == 200
+    assert '<base href="/admin/jobs/">' in page.text
+    assert 'content="/admin/jobs/api/admin"' in page.text
+    assert http.get("/admin/jobs/assets/app.css").status_code == 200
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.name for p in SCRIPTS])

@@ -103,6 +103,36 @@ class WebStack:
         return int(self.api.state.hub.follower.fetches)
 
 
+class WithWorker:
+    """ASGI wrapper running a worker inside the server's own event loop (and process)."""
+
+    def __init__(self, api: Any, app: Any) -> None:
+        self.api = api
+        self.app = app
+        self.worker: Any = None
+        self.task: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import asyncio
+
+        if scope["type"] != "lifespan":
+            await self.api(scope, receive, send)
+            return
+
+        async def wrapped_receive() -> Any:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.worker = self.app.worker(queues=["default", "web"], concurrency=4)
+                self.task = asyncio.create_task(self.worker.run())
+            elif message["type"] == "lifespan.shutdown" and self.task is not None:
+                self.worker.stop()
+                self.worker.stop()
+                await self.task
+            return message
+
+        await self.api(scope, wrapped_receive, send)
+
+
 def _start_worker(db_url: str, concurrency: int) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -135,7 +165,9 @@ def _stop_worker(proc: subprocess.Popen[str]) -> None:
 
 @pytest.fixture
 def make_web_stack(store_url: str) -> Iterator[Callable[..., WebStack]]:
-    """`make_web_stack(worker=True, concurrency=8, auth=WEB_AUTH, **create_api_options)`."""
+    """`make_web_stack(worker=True, concurrency=8, auth=WEB_AUTH, server_options=None,
+    in_process_worker=False, **create_api_options)`; `worker` starts a worker process,
+    `in_process_worker` one inside the API server (both may run)."""
     with contextlib.ExitStack() as stack:
 
         def make(
@@ -143,13 +175,15 @@ def make_web_stack(store_url: str) -> Iterator[Callable[..., WebStack]]:
             concurrency: int = 8,
             auth: AuthConfig = WEB_AUTH,
             server_options: dict[str, Any] | None = None,
+            in_process_worker: bool = False,
             **options: Any,
         ) -> WebStack:
-            app = make_app(store_url)
+            app = make_app(store_url, grace_seconds=1.0, poll_interval=0.02)
             api = create_api(app, auth=auth, **options)
+            served = WithWorker(api, app) if in_process_worker else api
             base = stack.enter_context(
                 run_asgi(
-                    api,
+                    served,
                     lifespan="on",
                     ws="websockets-sansio",
                     ws_per_message_deflate=False,

@@ -414,6 +414,22 @@ async def _all_logs(jg: JobGlass, **filters: Any) -> list[dict[str, Any]]:
             return out
 
 
+async def test_awkward_values_never_lose_a_batch(store_url: str) -> None:
+    """NUL characters, NaN and arbitrary objects: PostgreSQL refuses the first two, so the
+    store cleans the batch and writes it again instead of failing forever."""
+    async with make_jobglass(store_url) as jg:
+        odd = jg.log.add_correlation("odd").add_user("nul\x00user")
+        odd.info("nul\x00byte", {"nan": float("nan"), "obj": object(), "s": "a\x00b"})
+        odd.with_request_metrics(duration_ms=2**70).info("fine")
+        await jg.log.flush()
+        lines = (await jg.query_logs(correlation_id="odd"))["logs"]
+        assert [line["message"] for line in lines][0] == "fine"
+        assert lines[0]["durationMs"] == 2**63 - 1
+        assert lines[1]["message"].startswith("nul") and lines[1]["message"].endswith("byte")
+        assert lines[1]["context"]["obj"].startswith("<object object")
+        assert lines[1]["userId"] in ("nul\x00user", "nul\ufffduser")
+
+
 # -- retention and indexes -----------------------------------------------------------------------
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from jobglass import JobContext, JobGlass, NotFound
-from jobglass.cli import main
+from jobglass import ConfigError, JobContext, JobGlass, NotFound
+from jobglass.cli import build_parser, main
 from jobglass.scheduler import FireRecord, Scheduler
 
 T0 = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)  # a Monday
@@ -401,3 +401,47 @@ def test_schedules_command(
     assert capsys.readouterr().out.startswith("schedule 'beat' resumed; next fire ")
     assert main(["schedules", "pause", "nope", "--app", app_module]) == 2
     assert "unknown schedule 'nope'" in capsys.readouterr().err
+
+
+async def test_worker_with_scheduler_refuses_a_bad_config(sqlite_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[schedules.x]\njob = "report"\ncron = "0 0 25 * * ?"\n', encoding="utf-8")
+    app = JobGlass(sqlite_url, schedule_config=str(bad))
+
+    @app.job(name="report")
+    async def report(ctx: JobContext) -> None: ...
+
+    async with app:
+        with pytest.raises(ConfigError, match=r"bad\.toml: schedule 'x': key 'cron': invalid cron"):
+            await app.worker(with_scheduler=True).run()
+
+
+def test_worker_command_has_with_scheduler() -> None:
+    args = build_parser().parse_args(["worker", "m:app", "--with-scheduler"])
+    assert args.with_scheduler is True
+    assert build_parser().parse_args(["worker", "m:app"]).with_scheduler is False
+
+
+async def test_a_catch_up_blocked_by_overlap_is_still_a_misfire(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(store_url)
+    app.schedule("exclusive", name="ex", cron=EVERY_MINUTE)
+    clock = Clock(T0)
+    async with app:
+        scheduler = Scheduler(app, now=clock)
+        await scheduler.sync()
+        clock.now = T0 + MINUTE
+        assert (await scheduler.tick()).enqueued == 1  # still QUEUED: nobody runs it
+        clock.now = T0 + 10 * MINUTE + timedelta(seconds=30)
+        with caplog.at_level(logging.WARNING, logger="jobglass.scheduler"):
+            result = await scheduler.tick()
+        assert (result.enqueued, result.skipped, result.misfires) == (0, 2, 1)
+        decided = [f.decided for f in await fires_of(app, "ex")]
+        assert decided == ["enqueued", "skipped", "skipped"]  # 12:01, catch-up for 12:02, 12:10
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert (
+        "8 missed fire time(s) since 2026-01-05T12:02:00.000Z; misfire=fire_once: catch-up"
+        " run skipped" in text
+    )
+    assert text.count("is still QUEUED") == 2

@@ -291,4 +291,5 @@ async def test_sql_and_html_in_filters_and_logs_are_data(
 
         hello = json.loads(await ws.recv())
         assert hello["filters"]["job"] == SQL and hello["filters"]["tenant"] == HTML
-    assert (await aclient.get(f"/jobs/{run['id']}")).json()["run"]["status"] == "SUCCESS"
+    final = await aclient.get(f"/jobs/{run['id']}")
+    assert final.json()["run"]["status"] == "SUCCESS", final.text

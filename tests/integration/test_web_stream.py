@@ -263,3 +263,25 @@ async def test_slow_client_is_resynced_while_a_fast_one_keeps_its_latency(
     resyncs = [m for m in slow_got if m["type"] == "resync"]
     assert resyncs and resyncs[0]["reason"] == "overflow"
     assert len(log_seqs(slow_got)) < lines  # it skipped what it could not take
+
+
+async def test_runs_executed_in_the_server_process_are_not_delivered_twice(
+    make_web_stack: Any,
+) -> None:
+    stack = make_web_stack(worker=False, in_process_worker=True)
+    hub = stack.api.state.hub
+    async with stack.client() as client, stack.ws("job=web-demo") as ws:
+        await read_until(ws, lambda m: m["type"] == "snapshot")
+        run = await stack.enqueue(client, "web-demo", {"lines": 120, "delay": 0.005})
+        got = await read_until(ws, finished(run["id"]))
+        expected = await all_log_ids(client, run["id"])
+        await asyncio.sleep(0.3)  # the follower's copies of the same commits arrive late
+    assert log_seqs(got) == expected
+    statuses = [m["status"] for m in got if m["type"] == "status"]
+    assert statuses == ["QUEUED", "RUNNING", "SUCCESS"]
+    assert hub.dropped_duplicates > 0  # both paths delivered; the copies were dropped
+    for _ in range(50):
+        if hub.bus.subscriber_count == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert hub.bus.subscriber_count == 0  # closed clients leave nothing behind

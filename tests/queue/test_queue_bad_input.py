@@ -76,13 +76,9 @@ async def test_worker_refuses_bad_options(qenv: QueueEnv) -> None:
 CLI_BAD = [
     (["no-such-job"], "unknown job 'no-such-job'"),
     (["noop", "--queue", "bad queue!"], "invalid queue name 'bad queue!'"),
-    (["noop", "--queue", ""], "invalid queue name ''"),
     (["noop", "--delay", "-5"], "delay must be a number of seconds >= 0"),
     (["noop", "--priority", "5000"], "priority must be an integer from -1000 to 1000"),
     (["noop", "--run-at", "next tuesday"], "run_at 'next tuesday' is not an ISO-8601 time"),
-    (["noop", "--param", "n=seven"], "parameter 'n' must be integer"),
-    (["noop", "--param", "novalue"], "expected KEY=VALUE"),
-    (["noop", "--priority", "high"], "invalid int value: 'high'"),
 ]
 
 

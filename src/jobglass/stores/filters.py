@@ -17,7 +17,10 @@ def levels_at_or_above(min_level: str | None) -> list[str]:
 
 
 def run_filter_sql(
-    flt: RunFilter, placeholder: Callable[[str], str], encode_time: Callable[[Any], Any]
+    flt: RunFilter,
+    placeholder: Callable[[str], str],
+    encode_time: Callable[[Any], Any],
+    like: str = "LIKE",
 ) -> tuple[str, dict[str, Any]]:
     """WHERE clause text (values always bound, never inlined) and its parameters."""
     where: list[str] = []
@@ -51,9 +54,9 @@ def run_filter_sql(
         pattern = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         ph = placeholder("text")
         where.append(
-            f"(job_name LIKE {ph} ESCAPE '\\' OR COALESCE(stage, '') LIKE {ph} ESCAPE '\\'"
-            f" OR COALESCE(job_id, '') LIKE {ph} ESCAPE '\\'"
-            f" OR COALESCE(correlation_id, '') LIKE {ph} ESCAPE '\\')"
+            f"(job_name {like} {ph} ESCAPE '\\' OR COALESCE(stage, '') {like} {ph} ESCAPE '\\'"
+            f" OR COALESCE(job_id, '') {like} {ph} ESCAPE '\\'"
+            f" OR COALESCE(correlation_id, '') {like} {ph} ESCAPE '\\')"
         )
         args["text"] = pattern
     clause = (" WHERE " + " AND ".join(where)) if where else ""

@@ -38,11 +38,14 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps(**kw) builds one per call
+
+
 def dumps(value: Any) -> str:
     """Compact JSON that PostgreSQL accepts (no \\u0000 escapes)."""
-    text = json.dumps(value, separators=(",", ":"))
+    text = _ENCODER.encode(value)
     if "\\u0000" in text:
-        text = json.dumps(_scrub(value), separators=(",", ":"))
+        text = _ENCODER.encode(_scrub(value))
     return text
 
 

@@ -327,9 +327,8 @@ class PostgresStore(PostgresAppLogMixin, PostgresScheduleMixin):
         return [log_from_row(r, aware) for r in await self._one("get_logs", args)]
 
     async def list_runs(self, flt: RunFilter) -> list[Run]:
-        clause, args = run_filter_sql(flt, lambda n: f"%({n})s", lambda v: v)
         # SQLite's LIKE ignores ASCII case; ILIKE keeps the text search the same here.
-        clause = clause.replace(" LIKE ", " ILIKE ")
+        clause, args = run_filter_sql(flt, lambda n: f"%({n})s", lambda v: v, like="ILIKE")
         sql = f"SELECT * FROM runs{clause} ORDER BY id DESC LIMIT %(limit)s"  # noqa: S608 - bound values
         async with self.connection() as conn:
             cur = _cursor(conn)

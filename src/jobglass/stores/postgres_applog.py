@@ -1,6 +1,6 @@
 """PostgreSQL store methods for application and audit logs (mixed into `PostgresStore`).
 
-A batch is written by COPY (one per table) inside one transaction: the cheapest way to get
+A batch is written by binary COPY (one per table) inside one transaction: the cheapest way to get
 tens of thousands of rows a second into indexed tables. PostgreSQL refuses NUL characters
 in text and JSONB, so they become U+FFFD instead of failing the whole batch.
 """
@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING, Any, LiteralString
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_dumps
 from psycopg.types.string import TextLoader
 
 from .applog_types import (
     APP_COLUMNS,
     AUDIT,
     AUDIT_COLUMNS,
+    COMMON_COLUMNS,
+    INT_COLUMNS,
     ORDER_BY,
     AppLogFilter,
     AppLogRecord,
@@ -36,6 +39,10 @@ log = logging.getLogger("jobglass.stores.postgres")
 
 _APP_JSON = (APP_COLUMNS.index("context"),)
 _AUDIT_JSON = (AUDIT_COLUMNS.index("data"), AUDIT_COLUMNS.index("context"))
+_COMMON_TYPES = tuple("int8" if c in INT_COLUMNS else "text" for c in COMMON_COLUMNS)
+#: Binary COPY needs each column's type: (timestamptz, two texts, the common ones, JSON).
+_APP_TYPES = ("timestamptz", "text", "text", *_COMMON_TYPES, "jsonb")
+_AUDIT_TYPES = ("timestamptz", "text", "text", *_COMMON_TYPES, "jsonb", "jsonb")
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
@@ -44,23 +51,24 @@ def _trusted(text: str) -> LiteralString:
     return text  # pyright: ignore[reportReturnType]
 
 
+def _json_text(value: Any) -> str:
+    """JSONB text for COPY: unknown objects as strings, no \\u0000 (PostgreSQL refuses it)."""
+    text = _encode(value)
+    return dumps(_clean(value)) if "\\u0000" in text else text
+
+
 def _fast_row(rec: AppLogRecord, json_at: tuple[int, ...]) -> list[Any]:
     row = list(rec.row())
     row[0] = datetime.fromtimestamp(row[0], UTC)
-    for i in json_at:
-        value = row[i]
-        if value is not None:
-            text = _encode(value)
-            row[i] = dumps(_clean(value)) if "\\u0000" in text else text
-    return row
+    return row  # JSON columns stay objects: the COPY's jsonb dumper calls _json_text
 
 
 def _safe_row(rec: AppLogRecord, json_at: tuple[int, ...]) -> list[Any]:
     """After PostgreSQL refused a batch: no NUL in text, only JSON it accepts (no NaN)."""
-    row = _fast_row(rec, ())
+    row = _fast_row(rec, json_at)
     for i, value in enumerate(row):
         if i in json_at:
-            row[i] = None if value is None else dumps(_clean(value))
+            row[i] = _clean(value)
         elif isinstance(value, str) and "\x00" in value:
             row[i] = value.replace("\x00", REPLACEMENT)
     return row
@@ -130,12 +138,14 @@ class PostgresAppLogMixin:
     ) -> None:
         async with self.connection() as conn, conn.transaction():
             cur = conn.cursor()
-            for name, records, json_at in (
-                ("copy_app_logs", app, _APP_JSON),
-                ("copy_audit_logs", audit, _AUDIT_JSON),
+            set_json_dumps(_json_text, cur)
+            for name, records, json_at, types in (
+                ("copy_app_logs", app, _APP_JSON, _APP_TYPES),
+                ("copy_audit_logs", audit, _AUDIT_JSON, _AUDIT_TYPES),
             ):
                 if records:
                     async with cur.copy(self.q[name]) as copy:
+                        copy.set_types(types)
                         for record in records:
                             await copy.write_row(to_row(record, json_at))
 

@@ -14,9 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg.types.string import TextLoader
 
 from ..models import Run
 from ..scheduler import ClaimedFire, Fire, FireBatch, FireRecord, Schedule, ScheduleSync
@@ -59,14 +57,9 @@ class PostgresScheduleMixin:
         async def create_runs(
             self, runs: Sequence[NewRun], *, conn: Any = None
         ) -> list[Created]: ...
-
-    async def _sched_rows(
-        self, conn: AsyncConnection[Any], name: str, args: Any = None
-    ) -> list[Row]:
-        cur = conn.cursor(row_factory=dict_row)
-        cur.adapters.register_loader("jsonb", TextLoader)
-        await cur.execute(self.q[name], args)
-        return await cur.fetchall() if cur.description is not None else []
+        async def _fetch(
+            self, conn: AsyncConnection[Any], name: str, args: Any = None
+        ) -> list[Row]: ...
 
     async def sync_schedules(self, sync: ScheduleSync) -> None:
         records = [_record(s) for s in sync.schedules]
@@ -84,12 +77,12 @@ class PostgresScheduleMixin:
 
     async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
         async with self.connection() as conn:
-            rows = await self._sched_rows(conn, "due_schedules", {"now": now, "limit": limit})
+            rows = await self._fetch(conn, "due_schedules", {"now": now, "limit": limit})
         return [Schedule.from_row(r, aware) for r in rows]
 
     async def next_schedule_fire(self) -> datetime | None:
         async with self.connection() as conn:
-            rows = await self._sched_rows(conn, "next_schedule_fire")
+            rows = await self._fetch(conn, "next_schedule_fire")
         return aware(rows[0]["next_fire_at"]) if rows else None
 
     async def claim_schedule_fires(self, batch: FireBatch) -> list[ClaimedFire]:
@@ -100,8 +93,7 @@ class PostgresScheduleMixin:
         names = sorted({a.schedule_name for a in batch.advances})
         async with self.connection() as conn, conn.transaction():
             states = {
-                r["name"]: r
-                for r in await self._sched_rows(conn, "schedule_states", {"names": names})
+                r["name"]: r for r in await self._fetch(conn, "schedule_states", {"names": names})
             }
             advances = [
                 a
@@ -124,7 +116,7 @@ class PostgresScheduleMixin:
             fires = [f for f in batch.fires if f.schedule_name in live]
             if not fires:
                 return []
-            rows = await self._sched_rows(
+            rows = await self._fetch(
                 conn,
                 "insert_schedule_fire",
                 {
@@ -154,12 +146,12 @@ class PostgresScheduleMixin:
 
     async def list_schedules(self) -> list[Schedule]:
         async with self.connection() as conn:
-            rows = await self._sched_rows(conn, "list_schedules")
+            rows = await self._fetch(conn, "list_schedules")
         return [Schedule.from_row(r, aware) for r in rows]
 
     async def get_schedule(self, name: str) -> Schedule | None:
         async with self.connection() as conn:
-            rows = await self._sched_rows(conn, "get_schedule", {"name": name})
+            rows = await self._fetch(conn, "get_schedule", {"name": name})
         return Schedule.from_row(rows[0], aware) if rows else None
 
     async def set_schedule_paused(
@@ -167,9 +159,9 @@ class PostgresScheduleMixin:
     ) -> Schedule | None:
         args = {"name": name, "paused": paused, "next_fire_at": next_fire_at, "now": now}
         async with self.connection() as conn, conn.transaction():
-            if not await self._sched_rows(conn, "set_schedule_paused", args):
+            if not await self._fetch(conn, "set_schedule_paused", args):
                 return None
-            rows = await self._sched_rows(conn, "get_schedule", {"name": name})
+            rows = await self._fetch(conn, "get_schedule", {"name": name})
         return Schedule.from_row(rows[0], aware)
 
     async def trigger_schedule_run(self, name: str, new: NewRun) -> Run:
@@ -184,9 +176,7 @@ class PostgresScheduleMixin:
 
     async def list_schedule_fires(self, name: str, limit: int = 100) -> list[FireRecord]:
         async with self.connection() as conn:
-            rows = await self._sched_rows(
-                conn, "list_schedule_fires", {"name": name, "limit": limit}
-            )
+            rows = await self._fetch(conn, "list_schedule_fires", {"name": name, "limit": limit})
         out = []
         for r in rows:
             fire_time = aware(r["fire_time"])

@@ -1,5 +1,5 @@
 -- Named queries of the PostgreSQL store for application and audit logs (AppLogger).
--- A batch is one COPY per table, in one transaction. Reads are composed from
+-- A batch is one binary COPY per table, in one transaction. Reads are composed from
 -- applog_types.applog_filter_sql (a fixed column list, bound values).
 
 -- name: copy_app_logs
@@ -8,7 +8,7 @@ COPY app_logs (
     external_system_key, external_system_display_name, record_key, record_display_name,
     ip_address, method, path, user_agent, session_id, referer, request_size, response_size,
     duration_ms, credential_id, credential_type, context
-) FROM STDIN;
+) FROM STDIN (FORMAT BINARY);
 
 -- name: copy_audit_logs
 COPY audit_logs (
@@ -16,7 +16,7 @@ COPY audit_logs (
     external_system_key, external_system_display_name, record_key, record_display_name,
     ip_address, method, path, user_agent, session_id, referer, request_size, response_size,
     duration_ms, credential_id, credential_type, data, context
-) FROM STDIN;
+) FROM STDIN (FORMAT BINARY);
 
 -- name: prune_app_logs
 DELETE FROM app_logs WHERE id IN (

@@ -24,6 +24,9 @@ WHERE job_id = :job_id AND status IN ('QUEUED', 'RETRYING', 'RUNNING');
 SELECT id, concurrency_key FROM runs INDEXED BY runs_claim
 WHERE status IN ('QUEUED', 'RETRYING') AND queue IN (SELECT value FROM json_each(:queues))
   AND run_at <= :now
+  AND (concurrency_key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM runs busy
+      WHERE busy.concurrency_key = runs.concurrency_key AND busy.status = 'RUNNING'))
 ORDER BY priority DESC, run_at, id
 LIMIT :limit;
 
@@ -48,7 +51,7 @@ WHERE id = :run_id AND attempt = :attempt AND status = 'RUNNING'
 RETURNING id;
 
 -- name: insert_log
-INSERT INTO run_logs (run_id, seq, attempt, level, stage, message, context, created_at)
+INSERT OR IGNORE INTO run_logs (run_id, seq, attempt, level, stage, message, context, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_event

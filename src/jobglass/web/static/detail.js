@@ -118,6 +118,10 @@ export function detailPage(root, runId) {
 
   function renderOutcome() {
     const entries = Object.entries(run.outcomeSummary || {});
+    const key = JSON.stringify([entries, run.progressCurrent, run.progressTotal, run.status,
+      run.durationMs, run.summary]);
+    if (outcomes.dataset.key === key) return;
+    outcomes.dataset.key = key;
     clear(outcomes);
     if (run.progressCurrent || run.progressTotal) {
       outcomes.append(outcomeBox("Processed", run.progressTotal && !LIVE_STATUSES.has(run.status)
@@ -158,6 +162,9 @@ export function detailPage(root, runId) {
       ["Worker", r.workerId],
       ["Algorithm", r.algorithmVersion],
     ];
+    const key = JSON.stringify([rows, r.correlationId, r.cancelRequested, r.status]);
+    if (facts.dataset.key === key) return; // unchanged: keep the DOM (and keyboard focus)
+    facts.dataset.key = key;
     clear(facts);
     for (const [label, value] of rows) {
       if (value === null || value === undefined || value === "") continue;
@@ -292,6 +299,10 @@ export function detailPage(root, runId) {
       onGap: () => {
         refetch();
         logView.catchUp().catch(() => {});
+      },
+      onRefused: (code, reason) => {
+        say(code === 4404 ? `Run #${runId} no longer exists.` : `Live updates refused: ${reason}`,
+          true);
       },
     }).start();
   }
