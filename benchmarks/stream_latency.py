@@ -79,13 +79,13 @@ async def _work(url: str, commits_path: str) -> int:
                 commits.append((fb.run_id, fb.logs[0].seq, fb.logs[-1].seq, now))
         publish(batches)
 
-    app._publish_feedback = noting  # type: ignore[method-assign]
+    app._publish_feedback = noting
     async with app:
         worker = app.worker(queues=["default"], concurrency=4)
         worker.install_signal_handlers()
         print("ready", flush=True)
         await worker.run()
-    Path(commits_path).write_text(json.dumps(commits))
+    await asyncio.to_thread(Path(commits_path).write_text, json.dumps(commits))
     return 0
 
 
@@ -165,7 +165,7 @@ async def _client(url: str, run_ready: asyncio.Event, out: list[tuple[int, int, 
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def _measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -176,7 +176,8 @@ async def _measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     token = make_dev_token(SECRET)
-    commits_file = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+    fd, commits_file = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
     server = _spawn("--serve", url, str(port))
     worker: subprocess.Popen[str] | None = None
     try:
@@ -223,7 +224,8 @@ async def _measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
             _stop(worker)
         _stop(server)
     commits: dict[int, float] = {}
-    for rid, first, last, at in json.loads(Path(commits_file).read_text()):
+    noted = json.loads(await asyncio.to_thread(Path(commits_file).read_text))
+    for rid, first, last, at in noted:
         if rid == run_id:
             for seq in range(first, last + 1):
                 commits[seq] = at

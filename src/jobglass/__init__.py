@@ -7,6 +7,7 @@ from typing import Any
 from .app import EnqueueRequest, JobGlass
 from .config import Settings
 from .context import JobContext
+from .cron import CronError, next_fire_times
 from .errors import (
     ConfigError,
     Conflict,
@@ -27,6 +28,7 @@ from .observe.context import (
     current_tenant_id,
     current_user_id,
 )
+from .scheduler import Schedule, Scheduler
 
 __version__ = "0.1.0"
 
@@ -50,6 +52,7 @@ __all__ = [
     "BaseJob",
     "ConfigError",
     "Conflict",
+    "CronError",
     "EnqueueRequest",
     "FatalError",
     "InvalidInput",
@@ -65,6 +68,8 @@ __all__ = [
     "Retry",
     "Run",
     "RunStatus",
+    "Schedule",
+    "Scheduler",
     "Scope",
     "Settings",
     "TransientError",
@@ -75,4 +80,5 @@ __all__ = [
     "current_run",
     "current_tenant_id",
     "current_user_id",
+    "next_fire_times",
 ]

@@ -252,7 +252,8 @@ class JobGlass(AppLogMixin):
         self, job_name: str, params: Mapping[str, Any] | None = None, **options: Any
     ) -> Run:
         """For sync code outside any event loop (scripts, WSGI views)."""
-        return _run_sync(self._oneshot(lambda: self.enqueue(job_name, params, **options)))
+        run: Run = _run_sync(self._oneshot(lambda: self.enqueue(job_name, params, **options)))
+        return run
 
     async def _oneshot(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """For the sync twins: open for this call only (each asyncio.run is a new loop)."""
@@ -399,7 +400,8 @@ class JobGlass(AppLogMixin):
     def run_job_sync(
         self, job_name: str, params: Mapping[str, Any] | None = None, **options: Any
     ) -> Run:
-        return _run_sync(self._oneshot(lambda: self.run_job(job_name, params, **options)))
+        run: Run = _run_sync(self._oneshot(lambda: self.run_job(job_name, params, **options)))
+        return run
 
     async def execute(
         self,

@@ -50,7 +50,9 @@ class Settings:
             file_values = dotenv_values(env_file)
         for f in fields(cls):
             env_name = ENV_PREFIX + f.name.upper()
-            if overrides and f.name in overrides and overrides[f.name] is not None:
+            if overrides and f.name in overrides and (
+                overrides[f.name] is not None or "None" in str(f.type)
+            ):
                 values[f.name] = _convert(f.name, overrides[f.name], f.type, None)
             elif env_name in os.environ:
                 values[f.name] = _convert(f.name, os.environ[env_name], f.type, env_name)

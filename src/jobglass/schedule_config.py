@@ -90,7 +90,6 @@ class ScheduleRegistry:
     config: list[Schedule] | None = None  # None: not loaded yet (then settings/discovery)
     config_path: str | None = None
     wakers: list[Callable[[], None]] = field(default_factory=list)
-    run_with_workers: bool = False  # `jobglass worker --with-scheduler`: Worker's default
 
 
 # -- building one schedule --------------------------------------------------------------------

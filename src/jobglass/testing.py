@@ -79,9 +79,11 @@ async def run_test_job(
     cancel_after: float | None = None,
 ) -> TestRun:
     """Run one attempt in memory. Parameters are checked like `enqueue` checks them."""
-    definition = job if isinstance(job, JobDefinition) else JobDefinition.build(
-        getattr(job, "name", None) or getattr(job, "__name__", "test-job"), job
-    )
+    if isinstance(job, JobDefinition):
+        definition = job
+    else:
+        name = str(getattr(job, "name", None) or getattr(job, "__name__", "test-job"))
+        definition = JobDefinition.build(name, job)
     checked = definition.validate_params(params)
     logger = JobLogger(run_id, definition.name, attempt=attempt)
     ctx = JobContext(
@@ -89,9 +91,10 @@ async def run_test_job(
         tenant_id=tenant_id, user_id=user_id, correlation_id=correlation_id,
         trigger="MANUAL",
     )
-    target: Callable[..., Any] = definition.func
-    if inspect.isclass(target) and issubclass(target, BaseJob):
-        target = target().execute
+    func: Any = definition.func
+    target: Callable[..., Any] = (
+        func().execute if inspect.isclass(func) and issubclass(func, BaseJob) else func
+    )
 
     async def call() -> Any:
         with bind(correlation_id, tenant_id, user_id, ctx):

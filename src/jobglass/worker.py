@@ -41,7 +41,7 @@ class Worker:
         poll_interval: float | None = None,
         grace: float | None = None,
         claim_batch: int | None = None,
-        with_scheduler: bool | None = None,  # None: as `jobglass worker --with-scheduler` set
+        with_scheduler: bool = False,
     ) -> None:
         from .app import _check_queue
 
@@ -68,9 +68,7 @@ class Worker:
         self._tasks: list[asyncio.Task[Any]] = []
         self.completed = 0
         self.signals = 0
-        self.with_scheduler = (
-            app.schedule_registry.run_with_workers if with_scheduler is None else with_scheduler
-        )
+        self.with_scheduler = with_scheduler
         self._scheduler: Scheduler | None = None
 
     # -- control --------------------------------------------------------------------------------

@@ -224,12 +224,22 @@ async def test_queues_workers_registry_schedules(
     assert demo["description"].startswith("Logs `lines`") and demo["queue"] == "web"
 
     r = await aclient.get("/schedules")
-    if not hasattr(web_stack.api.state.jobglass, "schedules"):
-        assert "schedules are not available" in _error(r, 501)
-        _error(await aclient.post("/schedules/nightly/pause"), 501)
-    else:
-        assert r.status_code == 200 and isinstance(r.json()["schedules"], list)
-        _error(await aclient.post("/schedules/no-such-schedule/pause"), 404)
+    assert r.status_code == 200
+    cron = next(s for s in r.json()["schedules"] if s["jobName"] == "web-cron")
+    assert cron["cron"] == "0 0 2 * * ?" and cron["paused"] is False
+    name = cron["name"]
+    r = await aclient.post(f"/schedules/{name}/pause")
+    assert r.status_code == 200 and r.json()["schedule"]["paused"] is True
+    r = await aclient.post(f"/schedules/{name}/resume")
+    assert r.status_code == 200 and r.json()["schedule"]["paused"] is False
+    r = await aclient.post(f"/schedules/{name}/trigger")
+    assert r.status_code == 200, r.text
+    triggered = r.json()["run"]
+    assert triggered["jobName"] == "web-cron" and triggered["trigger"] == "MANUAL"
+    assert (await web_stack.wait_status(aclient, triggered["id"]))["status"] == "SUCCESS"
+    _error(await aclient.post("/schedules/no-such-schedule/pause"), 404)
+    viewer = {"Authorization": f"Bearer {web_stack.token('viewer')}"}
+    _error(await aclient.post(f"/schedules/{name}/trigger", headers=viewer), 403)
 
     me = (await aclient.get("/me")).json()["identity"]
     assert me == {"subject": "test-admin", "role": "admin", "method": "jwt"}
@@ -293,3 +303,18 @@ async def test_sql_and_html_in_filters_and_logs_are_data(
         assert hello["filters"]["job"] == SQL and hello["filters"]["tenant"] == HTML
     final = await aclient.get(f"/jobs/{run['id']}")
     assert final.json()["run"]["status"] == "SUCCESS", final.text
+
+
+async def test_unexpected_errors_are_logged_not_shown(
+    web_stack: Any, aclient: httpx.AsyncClient, caplog: Any
+) -> None:
+    app = web_stack.api.state.jobglass
+
+    async def broken() -> None:
+        raise RuntimeError("secret internals: /etc/passwd")
+
+    app.queue_stats = broken
+    r = await aclient.get("/queues")
+    message = _error(r, 500)
+    assert "secret" not in message and "internal server error" in message
+    assert any("secret internals" in str(rec.exc_info) for rec in caplog.records if rec.exc_info)

@@ -63,6 +63,12 @@ def register(app: JobGlass) -> None:
         ctx.log.info("about to fail")
         raise FatalError("boom")
 
+    @app.job(name="web-cron", queue="web", schedule="0 0 2 * * ?")
+    async def nightly(ctx: JobContext) -> str:
+        """Runs at 02:00 every day."""
+        ctx.log.info("nightly run")
+        return "done"
+
     @app.job(name="web-typed", queue="web")
     async def typed(ctx: JobContext, batch_size: int, label: str = "x") -> str:
         return f"{label}{batch_size}"

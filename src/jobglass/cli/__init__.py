@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,10 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from ..observe.logging import configure_logging
+
+    json_logs = os.environ.get("JOBGLASS_JSON_LOGS", "").strip().lower() in ("1", "true", "yes")
+    configure_logging(json=json_logs, level=logging.DEBUG if args.verbose else logging.WARNING)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

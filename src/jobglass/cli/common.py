@@ -57,3 +57,16 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
         except ValueError:
             params[key] = raw
     return params
+
+
+def serve_logging(app: JobGlass, verbose: bool) -> None:
+    """Long-running commands (worker, scheduler, serve) show INFO lines, JSON when configured."""
+    import logging
+
+    from ..observe.logging import configure_logging
+
+    configure_logging(
+        json=app.settings.json_logs,
+        level=logging.DEBUG if verbose else logging.INFO,
+        sensitive_keys=app.settings.sensitive_keys,
+    )

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..models import LogLine, Run, RunStatus
-from .common import load_app, parse_params
+from .common import load_app, parse_params, serve_logging
 
 LEVEL_STYLE = {
     "debug": "dim",
@@ -89,6 +89,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--queues", default="default", help="comma-separated (default: default)")
     p.add_argument("--concurrency", "-c", type=int)
     p.add_argument("--grace", type=float, help="seconds in-flight runs get on shutdown")
+    p.add_argument("--with-scheduler", action="store_true",
+                   help="also fire due schedules in this process (safe with any number of them)")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics at http://ADDR:PORT/metrics (0: a free port)")
     p.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR",
@@ -283,9 +285,11 @@ async def cmd_retry(args: argparse.Namespace) -> int:
 
 async def cmd_worker(args: argparse.Namespace) -> int:
     app = load_app(args.app)
+    serve_logging(app, args.verbose)
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     async with app:
-        worker = app.worker(queues=queues, concurrency=args.concurrency, grace=args.grace)
+        worker = app.worker(queues=queues, concurrency=args.concurrency, grace=args.grace,
+                            with_scheduler=args.with_scheduler)
         worker.install_signal_handlers()
         print(f"jobglass worker {worker.id}: queues={','.join(queues)} "
               f"concurrency={worker.concurrency}", file=sys.stderr, flush=True)

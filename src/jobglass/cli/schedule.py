@@ -4,19 +4,17 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 
 from ..cron import CronError, CronSchedule, next_fire_times
-from .common import CLIError, load_app
+from .common import CLIError, load_app, serve_logging
 
 if TYPE_CHECKING:
     from ..scheduler import Schedule
@@ -72,39 +70,13 @@ def register(sub: Sub) -> None:
     p.add_argument("-n", type=int, default=5, metavar="N", help="how many (default 5)")
     p.set_defaults(func=cmd_cron)
 
-    _add_with_scheduler(sub)
-
-
-def _add_with_scheduler(sub: Sub) -> None:
-    """`jobglass worker MODULE:APP --with-scheduler`: a Scheduler task beside the worker."""
-    worker = sub.choices.get("worker")
-    if worker is None or any(a.dest == "with_scheduler" for a in worker._actions):
-        return
-    worker.add_argument(
-        "--with-scheduler",
-        action="store_true",
-        help="also fire due schedules in this process (safe with any number of them)",
-    )
-    original: Callable[[argparse.Namespace], Any] | None = worker.get_default("func")
-    if original is None:
-        return
-
-    async def handler(args: argparse.Namespace) -> int:
-        if args.with_scheduler:
-            # the worker command loads the same module attribute: its workers default to this
-            load_app(args.app).schedule_registry.run_with_workers = True
-        out = original(args)
-        if inspect.isawaitable(out):
-            out = await out
-        return int(out or 0)
-
-    worker.set_defaults(func=handler)
 
 
 async def cmd_scheduler(args: argparse.Namespace) -> int:
     from ..scheduler import Scheduler
 
     app = load_app(args.app)
+    serve_logging(app, args.verbose)
     async with app:
         scheduler = Scheduler(app, misfire_threshold=args.misfire_threshold)
         scheduler.install_signal_handlers()

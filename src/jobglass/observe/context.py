@@ -71,12 +71,13 @@ def bind(
 ) -> Iterator[None]:
     """Set the context for a block (a request, a run); restored on exit."""
     tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]] = []
-    for var, value in (
+    pairs: tuple[tuple[contextvars.ContextVar[Any], Any], ...] = (
         (_correlation, correlation_id),
         (_tenant, tenant_id),
         (_user, user_id),
         (_run, run),
-    ):
+    )
+    for var, value in pairs:
         if value is not None:
             tokens.append((var, var.set(value)))
     try:

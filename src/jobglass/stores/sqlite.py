@@ -507,7 +507,7 @@ class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
             now = time.time()
             out: dict[str, dict[str, Any]] = {}
             for r in c.execute(self.q["queue_counts"], {"now": now}):
-                stats = {
+                stats: dict[str, Any] = {
                     k: int(r[k] or 0)
                     for k in (
                         "waiting",
@@ -591,8 +591,6 @@ class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
 
 
 def _statements(sql: str) -> list[str]:
-    return [s.strip() for s in sql.split(";") if s.strip() and not _only_comments(s)]
-
-
-def _only_comments(chunk: str) -> bool:
-    return all(not line.strip() or line.strip().startswith("--") for line in chunk.splitlines())
+    """Split a migration into statements; `--` comments may contain semicolons."""
+    code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    return [part.strip() for part in code.split(";") if part.strip()]

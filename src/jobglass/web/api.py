@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models import LEVELS, Run, RunStatus, iso
 from . import models as m
+from .applog_api import router as applog_router
 from .auth import (
     AuthConfig,
     Authenticator,
@@ -33,7 +34,6 @@ from .auth import (
     credentials,
     install_log_redaction,
 )
-from .applog_api import router as applog_router
 from .hub import StreamHub
 from .stream import add_stream_routes
 

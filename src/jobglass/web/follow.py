@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,11 +54,18 @@ class ChangeFollower:
     """One per API server: one listener (or poller), many subscribers downstream."""
 
     def __init__(
-        self, app: JobGlass, *, poll_interval: float = 0.05, fast_check: float = 0.005
+        self,
+        app: JobGlass,
+        *,
+        poll_interval: float = 0.05,
+        fast_check: float = 0.002,
+        watched: Callable[[], bool] | None = None,
     ) -> None:
         self.app = app
         self.poll_interval = poll_interval
         self.fast_check = fast_check
+        #: SQLite: check the WAL file every `fast_check` s only while someone is watching
+        self.watched = watched or (lambda: True)
         self._tasks: list[asyncio.Task[None]] = []
         self._inbox: list[tuple[int, str, int, int]] = []
         self._wake = asyncio.Event()
@@ -161,7 +168,8 @@ class ChangeFollower:
                 except Exception:
                     log.warning("reading the change outbox failed; retrying", exc_info=True)
                     await asyncio.sleep(self.poll_interval)
-            await asyncio.sleep(self.fast_check if watch else self.poll_interval)
+            fast = watch and self.watched()
+            await asyncio.sleep(self.fast_check if fast else self.poll_interval)
 
     async def _read_outbox(self, store: Store, cursor: int) -> int:
         while True:

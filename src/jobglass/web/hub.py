@@ -65,7 +65,7 @@ class StreamHub:
         self.client_queue_size = client_queue_size
         self.stats_interval = stats_interval
         self.cache_size = cache_size
-        self.follower = follower or ChangeFollower(app)
+        self.follower = follower or ChangeFollower(app, watched=self._watched)
         self.queue_stats: dict[str, Any] = {}
         self.delivered = 0
         self.dropped_duplicates = 0
@@ -73,6 +73,10 @@ class StreamHub:
         self._source: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lock: asyncio.Lock | None = None
+
+    def _watched(self) -> bool:
+        """Clients, or another in-process subscriber of the app's events (besides us)."""
+        return self.bus.subscriber_count > 0 or self.app.events.subscriber_count > 1
 
     @property
     def started(self) -> bool:

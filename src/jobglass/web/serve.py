@@ -98,6 +98,8 @@ async def serve(
         "ws_per_message_deflate": False,
         "proxy_headers": False,
         "server_header": False,
+        # SSE responses never end by themselves: do not wait for them forever on shutdown
+        "timeout_graceful_shutdown": 3,
     }
     options.update(uvicorn_options)
     server = uvicorn.Server(uvicorn.Config(api, **options))

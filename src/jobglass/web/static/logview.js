@@ -267,6 +267,7 @@ export class LogView {
       ctx ? h("pre", { class: "code", text: ctx }) : h("p", { class: "muted", text: "No context." }),
     );
     this.detail.hidden = false;
+    this.detail.scrollIntoView({ block: "nearest" });
   }
 
   // -- rendering ------------------------------------------------------------------------------
