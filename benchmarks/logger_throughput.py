@@ -17,7 +17,9 @@ import uuid
 
 from jobglass import JobContext, JobGlass
 
-PG_DEFAULT = os.environ.get("JOBGLASS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_DEFAULT = os.environ.get(
+    "JOBGLASS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def build(url: str, lines: int, calls: int, out: dict[str, float]) -> JobGlass:
@@ -84,11 +86,13 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = await measure(f"sqlite:///{tmp}/bench.db", args.lines, args.calls)
     print(f"SQLite     increment_progress: {sqlite['progress_calls_per_s']:>12,.0f} calls/s")
-    print(f"SQLite     {args.lines:,} info lines:  {sqlite['log_rows_per_s']:>12,.0f} rows/s"
-          f"  ({sqlite['flushes']:.0f} flushes)")
+    print(
+        f"SQLite     {args.lines:,} info lines:  {sqlite['log_rows_per_s']:>12,.0f} rows/s"
+        f"  ({sqlite['flushes']:.0f} flushes)"
+    )
     try:
         url, name = await fresh_pg_database(args.postgres)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         print(f"PostgreSQL skipped: {err}")
         return
     try:
@@ -96,8 +100,10 @@ async def main() -> None:
     finally:
         await drop_pg_database(args.postgres, name)
     print(f"PostgreSQL increment_progress: {pg['progress_calls_per_s']:>12,.0f} calls/s")
-    print(f"PostgreSQL {args.lines:,} info lines:  {pg['log_rows_per_s']:>12,.0f} rows/s"
-          f"  ({pg['flushes']:.0f} flushes)")
+    print(
+        f"PostgreSQL {args.lines:,} info lines:  {pg['log_rows_per_s']:>12,.0f} rows/s"
+        f"  ({pg['flushes']:.0f} flushes)"
+    )
 
 
 if __name__ == "__main__":

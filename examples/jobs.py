@@ -47,7 +47,9 @@ async def user_sync(ctx: JobContext, batch_size: int = 100, pause_ms: int = 0) -
             log.error(f"Failed to sync user {user.id}", {"userId": str(user.id), "error": str(err)})
         log.increment_progress()
         if (synced + failed) % 10 == 0:
-            log.info(f"Progress: {synced + failed}/{len(users)}", {"synced": synced, "failed": failed})
+            log.info(
+                f"Progress: {synced + failed}/{len(users)}", {"synced": synced, "failed": failed}
+            )
 
     log.set_stage("Finalizing")
     log.milestone("Sync complete", {"total": len(users), "synced": synced, "failed": failed})
@@ -83,14 +85,18 @@ async def match_scores(
             log.add_outcome("updates", len(scores))
         log.increment_progress(1)
         if (i + 1) % 100 == 0:
-            log.info(f"Batch {i + 1:,}/{len(users):,} complete", {
-                "avgScoresPerUser": round(total_scores / (i + 1), 1), "skippedCount": skipped})
+            log.info(
+                f"Batch {i + 1:,}/{len(users):,} complete",
+                {"avgScoresPerUser": round(total_scores / (i + 1), 1), "skippedCount": skipped},
+            )
         if pause_ms:
             await asyncio.sleep(pause_ms / 1000)
 
     log.set_stage("Finalizing", "saving results")
-    log.milestone("All users processed", {
-        "totalUsers": len(users), "totalScores": total_scores, "totalSkipped": skipped})
+    log.milestone(
+        "All users processed",
+        {"totalUsers": len(users), "totalScores": total_scores, "totalSkipped": skipped},
+    )
     return {"users": len(users), "scores": total_scores, "skipped": skipped}
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .app import EnqueueRequest, JobGlass
+from .app import JobGlass
 from .config import Settings
 from .context import JobContext
 from .cron import CronError, next_fire_times
+from .enqueue import EnqueueRequest
 from .errors import (
     ConfigError,
     Conflict,

@@ -7,17 +7,15 @@ import contextlib
 import inspect
 import logging
 import os
-import re
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .applog import AppLogMixin, job_log_middleware
 from .config import Settings
+from .enqueue import EnqueueRequest, build_new_run, check_queue, request_from_mapping
 from .errors import Conflict, InvalidInput, NotFound
 from .events import EventBus
 from .feedback import JobLogger
@@ -29,46 +27,23 @@ from .observe.logging import logging_middleware
 from .observe.metrics import AttemptListener, JobMetrics, metrics_listener
 from .observe.tracing import tracing_from_env
 from .runner import AttemptMiddleware, AttemptResult, AttemptRunner
+from .schedule_app import ScheduleAppMixin
 from .stores import open_store
 from .stores.base import Created, Feedback, Finish, NewRun, Retention, RunFilter, Store
 
 if TYPE_CHECKING:
-    from .schedule_config import ScheduleRegistry
-    from .scheduler import Schedule
+    pass
+
+__all__ = ["EnqueueRequest", "JobGlass"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("jobglass")
 
-QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 HOOK_EVENTS = ("completed", "failed", "retrying", "cancelled")
-PRIORITY_RANGE = (-1000, 1000)
 Hook = Callable[[Run], Awaitable[None] | None]
 
 
-@dataclass
-class EnqueueRequest:
-    """One item of `enqueue_many`; the same fields as `enqueue`'s keywords."""
-
-    job_name: str
-    params: Mapping[str, Any] | None = None
-    queue: str | None = None
-    priority: int | None = None
-    delay: float | timedelta | None = None
-    run_at: datetime | str | None = None
-    job_id: str | None = None
-    retry: Retry | None = None
-    timeout: float | None = None
-    correlation_id: str | None = None
-    tenant_id: str | int | None = None
-    user_id: str | int | None = None
-    trigger: str = Trigger.API
-    scope: str | None = None
-    algorithm_version: str | None = None
-    keep_completed: int | None = None
-    keep_failed: int | None = None
-
-
-class JobGlass(AppLogMixin):
+class JobGlass(AppLogMixin, ScheduleAppMixin):
     """Registry of jobs and the door to runs. Database from JOBGLASS_DATABASE_URL by default."""
 
     def __init__(self, database_url: str | None = None, **settings: Any) -> None:
@@ -123,7 +98,7 @@ class JobGlass(AppLogMixin):
         if retry is not None and not isinstance(retry, Retry):
             raise InvalidInput(f"job {name!r}: retry must be a jobglass.Retry")
         options["retry"] = retry or NO_RETRY
-        _check_queue(options.get("queue", "default"))
+        check_queue(options.get("queue", "default"))
         timeout = options.get("timeout")
         if timeout is not None and timeout <= 0:
             raise InvalidInput(f"job {name!r}: timeout must be > 0 seconds")
@@ -225,7 +200,7 @@ class JobGlass(AppLogMixin):
         self, requests: Iterable[EnqueueRequest | Mapping[str, Any]], *, conn: Any = None
     ) -> list[Created]:
         """Validate all, then write the whole batch in one round trip."""
-        items = [r if isinstance(r, EnqueueRequest) else _request(r) for r in requests]
+        items = [r if isinstance(r, EnqueueRequest) else request_from_mapping(r) for r in requests]
         news = [self._new_run(item) for item in items]
         store = await self._ready()
         created = await store.create_runs(news, conn=conn)
@@ -283,61 +258,7 @@ class JobGlass(AppLogMixin):
             return await self.enqueue(job_name, params, tenant_id=tenant_id, **options)
 
     def _new_run(self, req: EnqueueRequest) -> NewRun:
-        from .observe.context import current_enqueue_context
-
-        definition = self.get_job(req.job_name)
-        params = definition.validate_params(req.params)
-        queue = req.queue if req.queue is not None else definition.queue
-        _check_queue(queue)
-        priority = definition.priority if req.priority is None else req.priority
-        if not isinstance(priority, int) or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
-            raise InvalidInput(
-                f"priority must be an integer from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]},"
-                f" got {priority!r}"
-            )
-        run_at = _run_at(req.delay, req.run_at)
-        if req.job_id is not None and (
-            not isinstance(req.job_id, str) or not 0 < len(req.job_id) <= 255
-        ):
-            raise InvalidInput("job_id must be a non-empty string of at most 255 characters")
-        retry = req.retry or definition.retry
-        if req.retry is not None and callable(req.retry.backoff):
-            raise InvalidInput(
-                "a callable backoff can only be declared on the job, not per enqueue"
-            )
-        timeout = req.timeout if req.timeout is not None else definition.timeout
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-            raise InvalidInput(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        inherited = current_enqueue_context()
-        tenant = _opt_str(req.tenant_id if req.tenant_id is not None else inherited.tenant_id)
-        user = _opt_str(req.user_id if req.user_id is not None else inherited.user_id)
-        scope = req.scope or (Scope.TENANT if tenant else Scope.SYSTEM)
-        if scope not in {s.value for s in Scope}:
-            raise InvalidInput(f"scope must be one of system, tenant, user; got {scope!r}")
-        trigger = str(req.trigger)
-        if trigger not in {t.value for t in Trigger}:
-            raise InvalidInput(f"trigger must be one of MANUAL, API, SCHEDULE; got {trigger!r}")
-        correlation = req.correlation_id or inherited.correlation_id or uuid.uuid4().hex
-        return NewRun(
-            job_name=definition.name,
-            queue=queue,
-            params=params,
-            priority=priority,
-            run_at=run_at,
-            job_id=req.job_id,
-            retry=retry.policy(),
-            timeout=timeout,
-            trigger=trigger,
-            scope=str(scope),
-            algorithm_version=req.algorithm_version,
-            correlation_id=str(correlation)[:128],
-            tenant_id=tenant,
-            user_id=user,
-            concurrency_key=definition.concurrency_key_for(params),
-            trace_context=inherited.trace_context,
-            keep_completed=req.keep_completed,
-            keep_failed=req.keep_failed,
-        )
+        return build_new_run(self.get_job(req.job_name), req)
 
     def add_wakeup(self, callback: Callable[[str], None]) -> None:
         """In-process wake-up for workers sharing this app (SQLite has no NOTIFY)."""
@@ -554,7 +475,7 @@ class JobGlass(AppLogMixin):
     async def workers(self) -> list[Any]:
         return await (await self._ready()).list_workers(stale_after=self.settings.lease_seconds * 2)
 
-    # -- control -------------------------------------------------------------------------------------
+    # -- control ----------------------------------------------------------------------------
 
     async def cancel(self, run_id: int | str) -> Run:
         """Queued: cancelled at once. Running: `ctx.cancelled` turns true (cancelRequested)."""
@@ -611,87 +532,6 @@ class JobGlass(AppLogMixin):
 
         return Worker(self, **options)
 
-    # -- schedules (scheduler.py, schedule_config.py) -------------------------------------------
-    _schedule_registry: ScheduleRegistry | None = None
-
-    @property
-    def schedule_registry(self) -> ScheduleRegistry:
-        if self._schedule_registry is None:
-            from .schedule_config import ScheduleRegistry
-
-            self._schedule_registry = ScheduleRegistry()
-        return self._schedule_registry
-
-    def schedule(self, job: str | JobDefinition, **options: Any) -> Schedule:
-        """`cron=` or `every=`, and `name`, `params`, `tenant_id`, `user_id`, `enabled`,
-        `description`, `timezone`, `misfire`, `overlap`, `catch_up_limit`, `correlation_prefix`."""
-        from .schedule_config import add_schedule
-
-        return add_schedule(self, job, **options)
-
-    def load_schedule_config(self, path: str | os.PathLike[str]) -> list[Schedule]:
-        """Use this jobglass.toml / pyproject.toml / appsettings JSON (instead of discovery)."""
-        from .schedule_config import load_config
-
-        loaded = load_config(self, path)
-        self.schedule_registry.config, self.schedule_registry.config_path = loaded, str(path)
-        return loaded
-
-    async def schedules(self) -> list[Schedule]:
-        from .scheduler import list_schedules
-
-        return await list_schedules(self)
-
-    async def pause_schedule(self, name: str) -> Schedule:
-        from .scheduler import pause_schedule
-
-        return await pause_schedule(self, name)
-
-    async def resume_schedule(self, name: str) -> Schedule:
-        from .scheduler import resume_schedule
-
-        return await resume_schedule(self, name)
-
-    async def trigger_schedule(self, name: str) -> Run:
-        from .scheduler import trigger_schedule
-
-        return await trigger_schedule(self, name)
-
-
-def _check_queue(queue: Any) -> None:
-    if not isinstance(queue, str) or not QUEUE_RE.match(queue):
-        raise InvalidInput(
-            f"invalid queue name {queue!r}: 1-64 letters, digits, '_', '.', ':' or '-',"
-            " starting with a letter or digit"
-        )
-
-
-def _run_at(delay: float | timedelta | None, run_at: datetime | str | None) -> datetime | None:
-    if delay is not None and run_at is not None:
-        raise InvalidInput("give delay or run_at, not both")
-    now = datetime.now(UTC)
-    if delay is not None:
-        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise InvalidInput(f"delay must be a number of seconds >= 0, got {delay!r}")
-        if seconds > 10 * 365 * 86400:
-            raise InvalidInput("delay must be at most ten years")
-        return now + timedelta(seconds=seconds) if seconds else None
-    if run_at is None:
-        return None
-    if isinstance(run_at, str):
-        try:
-            run_at = datetime.fromisoformat(run_at.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInput(
-                f"run_at {run_at!r} is not an ISO-8601 time (e.g. 2026-01-31T08:00:00Z)"
-            ) from None
-    if not isinstance(run_at, datetime):
-        raise InvalidInput("run_at must be a datetime or an ISO-8601 string")
-    if run_at.tzinfo is None:
-        raise InvalidInput("run_at must carry a time zone (e.g. ...Z or +02:00)")
-    return run_at.astimezone(UTC)
-
 
 def _run_id(value: int | str) -> int:
     try:
@@ -701,21 +541,6 @@ def _run_id(value: int | str) -> int:
     if rid <= 0 or rid > 2**63 - 1:
         raise NotFound(f"run {value!r} does not exist")
     return rid
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _request(data: Mapping[str, Any]) -> EnqueueRequest:
-    data = dict(data)
-    name = data.pop("job_name", None) or data.pop("name", None)
-    if not name:
-        raise InvalidInput("each enqueue_many item needs a job_name")
-    try:
-        return EnqueueRequest(name, **data)
-    except TypeError as err:
-        raise InvalidInput(f"enqueue_many item for {name!r}: {err}") from None
 
 
 def _run_sync(coro: Any) -> Any:

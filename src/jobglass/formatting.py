@@ -49,7 +49,7 @@ def progress_message(
     show_counts: bool,
     note: str | None = None,
 ) -> str | None:
-    """'Scoring users (1,250 / 5,000)', 'Scanning (1,250 processed)', 'Initializing (Loading ...)'."""
+    """'Scoring users (1,250 / 5,000)', 'Scanning (1,250 processed)', 'Initializing (Loading)'."""
     if stage is None and not show_counts and note is None:
         return None
     head = stage or "Progress"

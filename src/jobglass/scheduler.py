@@ -481,7 +481,7 @@ def schedule_run(
     app: JobGlass, s: Schedule, trigger: str, fire_time: datetime, next_fire: datetime | None
 ) -> NewRun:
     """A run of the schedule's job with its params and context (checked like an enqueue)."""
-    from .app import EnqueueRequest
+    from .enqueue import EnqueueRequest
 
     scope = Scope.USER if s.user_id else Scope.TENANT if s.tenant_id else Scope.SYSTEM
     new = app._new_run(

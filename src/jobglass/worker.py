@@ -1,4 +1,4 @@
-"""The worker: claims runs in batches under a lease, runs them, heartbeats, shuts down gracefully."""
+"""The worker: claims runs in batches under a lease, runs them, heartbeats, drains on stop."""
 
 from __future__ import annotations
 
@@ -43,12 +43,12 @@ class Worker:
         claim_batch: int | None = None,
         with_scheduler: bool = False,
     ) -> None:
-        from .app import _check_queue
+        from .enqueue import check_queue
 
         if not queues:
             raise InvalidInput("a worker needs at least one queue")
         for queue in queues:
-            _check_queue(queue)
+            check_queue(queue)
         s = app.settings
         self.app = app
         self.queues = list(queues)

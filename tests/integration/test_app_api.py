@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from jobglass import BaseJob, InvalidInput, JobContext, JobGlass, Retry, RunStatus, create_job_logger
+from jobglass import (
+    BaseJob,
+    InvalidInput,
+    JobContext,
+    JobGlass,
+    Retry,
+    RunStatus,
+    create_job_logger,
+)
 
 
 class ReportJob(BaseJob):
@@ -51,8 +59,12 @@ async def test_base_job_class(tmp_path: Path) -> None:
     ]
     assert definition.retry.attempts == 2
     async with app:
-        run = await app.run_job("report-generation", {"report_type": "Monthly"}, tenant_id=7,
-                                correlation_id="abc123def456")
+        run = await app.run_job(
+            "report-generation",
+            {"report_type": "Monthly"},
+            tenant_id=7,
+            correlation_id="abc123def456",
+        )
         assert run.status == RunStatus.SUCCESS
         assert run.result == {"type": "Monthly", "tenant": "7", "correlation": "abc123def456"}
         assert run.tenant_id == "7" and run.outcome == {"reports": 1}
@@ -68,7 +80,7 @@ def test_registry_refuses_bad_definitions(tmp_path: Path) -> None:
         app.job(name="bad name!")(lambda ctx: None)
     with pytest.raises(InvalidInput, match="must take the JobContext first"):
         app.job(name="no-ctx")(lambda: None)
-    with pytest.raises(InvalidInput, match="Retry.attempts must be"):
+    with pytest.raises(InvalidInput, match=r"Retry\.attempts must be"):
         Retry(attempts=0)
     with pytest.raises(InvalidInput, match="invalid queue name"):
         app.job(name="q", queue="has space")(lambda ctx: None)

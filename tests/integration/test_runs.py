@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from runs_jobs import register
 
 from jobglass import InvalidInput, JobGlass, NotFound, RunStatus
-
-from runs_jobs import register
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,8 +44,17 @@ async def test_run_lifecycle_and_seed_shapes(app: JobGlass) -> None:
 
     progress = (await app.get_progress(run.id))["progress"]
     assert list(progress) == [
-        "id", "jobName", "status", "currentStage", "progressCurrent", "progressTotal",
-        "progressPercent", "progressMessage", "entitiesProcessed", "entitiesTotal", "startedAt",
+        "id",
+        "jobName",
+        "status",
+        "currentStage",
+        "progressCurrent",
+        "progressTotal",
+        "progressPercent",
+        "progressMessage",
+        "entitiesProcessed",
+        "entitiesTotal",
+        "startedAt",
     ]
     assert progress["id"] == str(run.id) and progress["progressPercent"] == 100
     assert progress["progressMessage"] == "Finalizing (saving results)"
@@ -54,11 +62,20 @@ async def test_run_lifecycle_and_seed_shapes(app: JobGlass) -> None:
 
     outcome = (await app.get_outcome(run.id))["outcome"]
     assert list(outcome) == [
-        "id", "jobName", "status", "outcomeSummary", "entitiesProcessed", "entitiesTotal",
-        "durationMs", "finishedAt",
+        "id",
+        "jobName",
+        "status",
+        "outcomeSummary",
+        "entitiesProcessed",
+        "entitiesTotal",
+        "durationMs",
+        "finishedAt",
     ]
     assert outcome["outcomeSummary"] == {
-        "skipped": 100, "updates": 4900 * 47, "errors": 2, "warnings": 100,
+        "skipped": 100,
+        "updates": 4900 * 47,
+        "errors": 2,
+        "warnings": 100,
     }
     assert outcome["entitiesProcessed"] == 5000 and outcome["status"] == "SUCCESS"
 
@@ -72,8 +89,10 @@ async def test_run_lifecycle_and_seed_shapes(app: JobGlass) -> None:
     milestones = await app.get_logs(run.id, level="milestone", limit=1000)
     assert milestones[-1].message == run.summary
     assert run.summary is not None and run.summary.startswith("Completed in ")
-    assert "| Processed: 5,000 entities | Skipped: 100 | Updates: 230,300 | Errors: 2 |" \
+    assert (
+        "| Processed: 5,000 entities | Skipped: 100 | Updates: 230,300 | Errors: 2 |"
         " Warnings: 100" in run.summary
+    )
     page = await app.get_logs(run.id, limit=5, after=milestones[0].seq)
     assert [line.seq for line in page] == list(range(milestones[0].seq + 1, milestones[0].seq + 6))
 
@@ -128,14 +147,20 @@ async def test_bad_input_is_refused_by_name_and_writes_nothing(app: JobGlass) ->
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "JOBGLASS_DATABASE_URL": url, "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "jobglass.cli", *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-m", "jobglass.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def test_cli_run_show_and_runs(store_url: str) -> None:
-    done = _cli(store_url, "run", "tests.integration.runs_jobs:app", "seed-run",
-                "--param", "users=300")
+    done = _cli(
+        store_url, "run", "tests.integration.runs_jobs:app", "seed-run", "--param", "users=300"
+    )
     assert done.returncode == 0, done.stderr
     assert "[MILESTONE] Starting: Scoring users" in done.stdout
     assert "[WARNING] No valid candidates for user 0" in done.stdout

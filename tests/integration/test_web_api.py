@@ -302,6 +302,7 @@ async def test_sql_and_html_in_filters_and_logs_are_data(
         hello = json.loads(await ws.recv())
         assert hello["filters"]["job"] == SQL and hello["filters"]["tenant"] == HTML
     final = await aclient.get(f"/jobs/{run['id']}")
+    assert final.status_code == 200, final.text
     assert final.json()["run"]["status"] == "SUCCESS", final.text
 
 

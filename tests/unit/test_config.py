@@ -13,8 +13,9 @@ def test_precedence_kwargs_then_env_then_dotenv(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("JOBGLASS_MAX_LOG_LINES=111\nJOBGLASS_LEASE_SECONDS=9\n"
-                        "JOBGLASS_FLUSH_INTERVAL=0.5\n")
+    env_file.write_text(
+        "JOBGLASS_MAX_LOG_LINES=111\nJOBGLASS_LEASE_SECONDS=9\nJOBGLASS_FLUSH_INTERVAL=0.5\n"
+    )
     monkeypatch.setenv("JOBGLASS_LEASE_SECONDS", "12")
     monkeypatch.setenv("JOBGLASS_FLUSH_INTERVAL", "0.25")
     s = Settings.load({"flush_interval": 0.05}, env_file=str(env_file))
@@ -24,7 +25,9 @@ def test_precedence_kwargs_then_env_then_dotenv(
     assert s.concurrency == 10  # default
 
 
-def test_dotenv_in_working_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_in_working_directory_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / ".env").write_text(f"JOBGLASS_DATABASE_URL=sqlite:///{tmp_path}/x.db\n")
     monkeypatch.chdir(tmp_path)
     assert JobGlass().settings.database_url == f"sqlite:///{tmp_path}/x.db"

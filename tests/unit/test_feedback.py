@@ -55,7 +55,8 @@ async def test_five_thousand_entity_run_matches_seed_002_shapes() -> None:
     assert result.summary is not None
     assert re.fullmatch(
         r"Completed in \d+\.\d\ds \| Processed: 5,000 entities \| Skipped: 150 \| "
-        + re.escape(f"Updates: {updates:,}") + r" \| Errors: 2 \| Warnings: 150",
+        + re.escape(f"Updates: {updates:,}")
+        + r" \| Errors: 2 \| Warnings: 150",
         result.summary,
     ), result.summary
     levels = [line.level for line in result.logs]

@@ -32,8 +32,12 @@ def test_counts_have_thousands_separators() -> None:
 
 @pytest.mark.parametrize(
     ("key", "label"),
-    [("updates", "Updates"), ("api_calls", "Api Calls"), ("apiCalls", "Api Calls"),
-     ("re-indexed", "Re Indexed")],
+    [
+        ("updates", "Updates"),
+        ("api_calls", "Api Calls"),
+        ("apiCalls", "Api Calls"),
+        ("re-indexed", "Re Indexed"),
+    ],
 )
 def test_title(key: str, label: str) -> None:
     assert formatting.title(key) == label
@@ -43,11 +47,13 @@ def test_progress_messages_as_in_seed_002() -> None:
     msg = formatting.progress_message("Scoring users", 1250, 5000, show_counts=True)
     assert msg == "Scoring users (1,250 / 5,000)"
     assert formatting.percent(1250, 5000) == 25
-    unknown = formatting.progress_message("Scanning for orphaned files", 1250, None,
-                                          show_counts=True)
+    unknown = formatting.progress_message(
+        "Scanning for orphaned files", 1250, None, show_counts=True
+    )
     assert unknown == "Scanning for orphaned files (1,250 processed)"
-    note = formatting.progress_message("Initializing", 0, None, show_counts=False,
-                                       note="Loading configuration")
+    note = formatting.progress_message(
+        "Initializing", 0, None, show_counts=False, note="Loading configuration"
+    )
     assert note == "Initializing (Loading configuration)"
     assert formatting.progress_message("Saving results", 0, None, show_counts=False) == (
         "Saving results"
@@ -63,7 +69,9 @@ def test_percent_is_clamped_and_unknown_without_total() -> None:
 
 def test_summary_line_of_seed_002() -> None:
     line = formatting.summary(
-        "Completed in", 154_000, 5000,
+        "Completed in",
+        154_000,
+        5000,
         [("updates", 235750), ("skipped", 150), ("errors", 2), ("warnings", 150)],
     )
     assert line == (

@@ -37,8 +37,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run a job now, in this process, and watch it live")
     p.add_argument("app", metavar="MODULE:APP")
     p.add_argument("job", metavar="JOB")
-    p.add_argument("--param", "-p", action="append", metavar="KEY=VALUE",
-                   help="a job parameter (JSON values allowed); repeatable")
+    p.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a job parameter (JSON values allowed); repeatable",
+    )
     p.add_argument("--debug", action="store_true", help="show debug log lines too")
     p.add_argument("--quiet", "-q", action="store_true", help="no live log lines")
     p.add_argument("--json", action="store_true", help="print the final run as JSON")
@@ -77,8 +82,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
-    for name, helptext, fn in (("cancel", "cancel a queued or running run", cmd_cancel),
-                               ("retry", "queue a failed or cancelled run again", cmd_retry)):
+    for name, helptext, fn in (
+        ("cancel", "cancel a queued or running run", cmd_cancel),
+        ("retry", "queue a failed or cancelled run again", cmd_retry),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("run_id", metavar="RUN_ID")
         _app_option(p)
@@ -89,12 +96,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--queues", default="default", help="comma-separated (default: default)")
     p.add_argument("--concurrency", "-c", type=int)
     p.add_argument("--grace", type=float, help="seconds in-flight runs get on shutdown")
-    p.add_argument("--with-scheduler", action="store_true",
-                   help="also fire due schedules in this process (safe with any number of them)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="serve Prometheus metrics at http://ADDR:PORT/metrics (0: a free port)")
-    p.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR",
-                   help="address for --metrics-port (default: 0.0.0.0)")
+    p.add_argument(
+        "--with-scheduler",
+        action="store_true",
+        help="also fire due schedules in this process (safe with any number of them)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://ADDR:PORT/metrics (0: a free port)",
+    )
+    p.add_argument(
+        "--metrics-addr",
+        default="0.0.0.0",
+        metavar="ADDR",
+        help="address for --metrics-port (default: 0.0.0.0)",
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("workers", help="live workers and their heartbeats")
@@ -114,8 +132,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _app_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--app", metavar="MODULE:APP",
-                   help="app to load (default: a bare app on JOBGLASS_DATABASE_URL)")
+    p.add_argument(
+        "--app",
+        metavar="MODULE:APP",
+        help="app to load (default: a bare app on JOBGLASS_DATABASE_URL)",
+    )
 
 
 # -- run: live in the terminal -------------------------------------------------------------------
@@ -166,9 +187,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 elapsed = progress.tasks[0].elapsed or 0.0
                 current = event["progressCurrent"]
                 rate = f"{current / elapsed:,.0f}/s" if elapsed > 0 and current else ""
-                progress.update(task_id, description=event["progressMessage"] or event["stage"]
-                                or "Running", completed=current, total=event["progressTotal"],
-                                rate=rate)
+                progress.update(
+                    task_id,
+                    description=event["progressMessage"] or event["stage"] or "Running",
+                    completed=current,
+                    total=event["progressTotal"],
+                    rate=rate,
+                )
 
         follower = asyncio.create_task(follow())
         try:
@@ -187,11 +212,18 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_outcome(console: Console, run: Run) -> None:
     style = STATUS_STYLE.get(str(run.status), "")
-    console.print(Text.assemble(("Status: ", "bold"), (str(run.status), style),
-                                f"   Run {run.id}   attempt {run.attempt}/{run.max_attempts}"))
+    console.print(
+        Text.assemble(
+            ("Status: ", "bold"),
+            (str(run.status), style),
+            f"   Run {run.id}   attempt {run.attempt}/{run.max_attempts}",
+        )
+    )
     if run.progress_message:
         pct = run.progress_percent
-        console.print(f"Progress: {run.progress_message}" + (f" - {pct}%" if pct is not None else ""))
+        console.print(
+            f"Progress: {run.progress_message}" + (f" - {pct}%" if pct is not None else "")
+        )
     if run.outcome:
         console.print("Outcome:")
         for key, value in run.outcome.items():
@@ -199,23 +231,39 @@ def _print_outcome(console: Console, run: Run) -> None:
     if run.summary:
         console.print(Text(run.summary, style="bold"))
     if run.error and run.status != RunStatus.SUCCESS:
-        console.print(Text(f"Error: {run.error.get('type')}: {run.error.get('message')}",
-                           style="red"))
+        console.print(
+            Text(f"Error: {run.error.get('type')}: {run.error.get('message')}", style="red")
+        )
 
 
-# -- queue commands ----------------------------------------------------------------------------------
+# -- queue commands ---------------------------------------------------------------------
 
 
 async def cmd_enqueue(args: argparse.Namespace) -> int:
     app = load_app(args.app)
     async with app:
         run = await app.enqueue(
-            args.job, parse_params(args.param), queue=args.queue, priority=args.priority,
-            delay=args.delay, run_at=args.run_at, job_id=args.job_id, tenant_id=args.tenant_id,
-            user_id=args.user_id, correlation_id=args.correlation_id,
+            args.job,
+            parse_params(args.param),
+            queue=args.queue,
+            priority=args.priority,
+            delay=args.delay,
+            run_at=args.run_at,
+            job_id=args.job_id,
+            tenant_id=args.tenant_id,
+            user_id=args.user_id,
+            correlation_id=args.correlation_id,
         )
-    print(json.dumps({"id": str(run.id), "status": str(run.status), "queue": run.queue,
-                      "correlationId": run.correlation_id}))
+    print(
+        json.dumps(
+            {
+                "id": str(run.id),
+                "status": str(run.status),
+                "queue": run.queue,
+                "correlationId": run.correlation_id,
+            }
+        )
+    )
     return 0
 
 
@@ -223,22 +271,41 @@ async def cmd_runs(args: argparse.Namespace) -> int:
     app = load_app(args.app)
     status = [s.strip().upper() for s in args.status.split(",")] if args.status else []
     async with app:
-        runs = await app.list_runs(status=status, job_name=args.job, queue=args.queue,
-                                   tenant_id=args.tenant, correlation_id=args.correlation_id,
-                                   limit=args.limit)
+        runs = await app.list_runs(
+            status=status,
+            job_name=args.job,
+            queue=args.queue,
+            tenant_id=args.tenant,
+            correlation_id=args.correlation_id,
+            limit=args.limit,
+        )
     if args.json:
         print(json.dumps([r.to_json() for r in runs], indent=2))
         return 0
-    table = Table("ID", "Job", "Queue", "Status", "Stage / progress", "Attempt", "Created",
-                  "Duration", box=None)
+    table = Table(
+        "ID",
+        "Job",
+        "Queue",
+        "Status",
+        "Stage / progress",
+        "Attempt",
+        "Created",
+        "Duration",
+        box=None,
+    )
     for r in runs:
         pct = r.progress_percent
         progress = (r.progress_message or r.stage or "") + (f" {pct}%" if pct is not None else "")
-        table.add_row(str(r.id), r.job_name, r.queue,
-                      Text(str(r.status), style=STATUS_STYLE.get(str(r.status), "")),
-                      Text(progress), f"{r.attempt}/{r.max_attempts}",
-                      r.created_at.strftime("%Y-%m-%d %H:%M:%S") if r.created_at else "",
-                      f"{r.duration_ms / 1000:.2f}s" if r.duration_ms is not None else "")
+        table.add_row(
+            str(r.id),
+            r.job_name,
+            r.queue,
+            Text(str(r.status), style=STATUS_STYLE.get(str(r.status), "")),
+            Text(progress),
+            f"{r.attempt}/{r.max_attempts}",
+            r.created_at.strftime("%Y-%m-%d %H:%M:%S") if r.created_at else "",
+            f"{r.duration_ms / 1000:.2f}s" if r.duration_ms is not None else "",
+        )
     Console().print(table)
     return 0
 
@@ -253,13 +320,19 @@ async def cmd_show(args: argparse.Namespace) -> int:
         return 0
     console = Console(highlight=False)
     console.print(Text(f"Run {run.id} · {run.job_name} · queue {run.queue}", style="bold"))
-    console.print(f"Trigger {run.trigger} · scope {run.scope} · correlation {run.correlation_id}"
-                  + (f" · tenant {run.tenant_id}" if run.tenant_id else ""))
+    console.print(
+        f"Trigger {run.trigger} · scope {run.scope} · correlation {run.correlation_id}"
+        + (f" · tenant {run.tenant_id}" if run.tenant_id else "")
+    )
     console.print(f"Params: {json.dumps(run.params)}")
     _print_outcome(console, run)
     for err in run.errors:
-        console.print(Text(f"Attempt {err.get('attempt')}: {err.get('type')}: "
-                           f"{err.get('message')}", style="red"))
+        console.print(
+            Text(
+                f"Attempt {err.get('attempt')}: {err.get('type')}: {err.get('message')}",
+                style="red",
+            )
+        )
     console.print(Text("Logs:", style="bold"))
     for line in logs:
         console.print(Text.assemble(f"  {line.created_at:%H:%M:%S} ", _log_text(line)))
@@ -288,17 +361,26 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     serve_logging(app, args.verbose)
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     async with app:
-        worker = app.worker(queues=queues, concurrency=args.concurrency, grace=args.grace,
-                            with_scheduler=args.with_scheduler)
+        worker = app.worker(
+            queues=queues,
+            concurrency=args.concurrency,
+            grace=args.grace,
+            with_scheduler=args.with_scheduler,
+        )
         worker.install_signal_handlers()
-        print(f"jobglass worker {worker.id}: queues={','.join(queues)} "
-              f"concurrency={worker.concurrency}", file=sys.stderr, flush=True)
+        print(
+            f"jobglass worker {worker.id}: queues={','.join(queues)} "
+            f"concurrency={worker.concurrency}",
+            file=sys.stderr,
+            flush=True,
+        )
         if args.metrics_port is not None:
             from ..observe.metrics import start_metrics_server
 
             port = start_metrics_server(app, args.metrics_port, args.metrics_addr)
-            print(f"metrics: http://{args.metrics_addr}:{port}/metrics", file=sys.stderr,
-                  flush=True)
+            print(
+                f"metrics: http://{args.metrics_addr}:{port}/metrics", file=sys.stderr, flush=True
+            )
         try:
             code: int = await worker.run()
         finally:
@@ -311,12 +393,19 @@ async def cmd_workers(args: argparse.Namespace) -> int:
     app = load_app(args.app)
     async with app:
         workers = await app.workers()
-    table = Table("Worker", "Host", "PID", "Queues", "Running", "Concurrency", "Heartbeat",
-                  box=None)
+    table = Table(
+        "Worker", "Host", "PID", "Queues", "Running", "Concurrency", "Heartbeat", box=None
+    )
     for w in workers:
-        table.add_row(w.id, w.hostname, str(w.pid), ",".join(w.queues), str(w.running),
-                      str(w.concurrency),
-                      w.heartbeat_at.strftime("%H:%M:%S") if w.heartbeat_at else "")
+        table.add_row(
+            w.id,
+            w.hostname,
+            str(w.pid),
+            ",".join(w.queues),
+            str(w.running),
+            str(w.concurrency),
+            w.heartbeat_at.strftime("%H:%M:%S") if w.heartbeat_at else "",
+        )
     Console().print(table if workers else "no live workers")
     return 0
 
@@ -343,5 +432,3 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
         version = await app.store.schema_version()
     print(f"database schema at version {version}")
     return 0
-
-

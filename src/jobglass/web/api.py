@@ -294,7 +294,7 @@ def _add_routes(api: FastAPI, app: JobGlass, base: str, viewer: Ident, admin: Id
     async def enqueue(
         body: m.EnqueueBody, request: Request, response: Response, _: Identity = Depends(admin)
     ) -> dict[str, Any]:
-        from ..app import EnqueueRequest
+        from ..enqueue import EnqueueRequest
 
         correlation = body.correlationId or _header_correlation(request)
         if body.runAt is not None and body.runAt.tzinfo is not None:

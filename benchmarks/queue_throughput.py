@@ -1,0 +1,414 @@
+"""Queue figures on SQLite and PostgreSQL, and the same no-op workload on Procrastinate.
+
+Run from the repository root (a run takes a few minutes):
+
+    .venv/bin/python benchmarks/queue_throughput.py
+    .venv/bin/python benchmarks/queue_throughput.py --backends postgres --runs 40000
+    .venv/bin/python benchmarks/queue_throughput.py --no-procrastinate --samples 300
+
+PostgreSQL comes from JOBGLASS_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/
+test, or --postgres URL); every measurement gets a fresh database there (created and dropped
+by this script); SQLite gets a fresh file in a temporary folder.
+
+For each backend it prints:
+  - single `app.enqueue` calls/s (one after another);
+  - `app.enqueue_many` rows/s (batches of 10,000);
+  - end-to-end no-op runs/s with 1 and 2 `jobglass worker` processes (concurrency 100, claim
+    batch 100): runs are queued first, due a few seconds later, and the rate is the number of
+    runs over the time from the first run's start to the last run's finish, as stored;
+  - start latency (enqueue -> handler start) p50/p99 with one idle worker: the job writes its
+    wall-clock start time to a file; samples are spaced so the worker is idle each time.
+
+Procrastinate (PyPI, installed on first use into benchmarks/.venv-procrastinate, never into the
+project's venv) runs the same no-op workload against the same server (its own database), with
+the same number of processes and concurrency; our ratio to it is printed.
+
+Targets on a 2-core machine with PostgreSQL on loopback: >= 8,000 no-op runs/s end to end,
+enqueue_many >= 100,000 rows/s, start latency p50 <= 2 ms and p99 <= 5 ms; SQLite >= 5,000
+runs/s end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+PG_DEFAULT = os.environ.get(
+    "JOBGLASS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+PROCRASTINATE_VENV = HERE / ".venv-procrastinate"
+STAMPS_ENV = "BENCH_STAMPS"
+WORKER_APP = "benchmarks.queue_throughput:make_app"
+CONCURRENCY = 100
+BATCH = 10_000
+LEAD = 4.0  # seconds between queueing the e2e runs and their due time (workers start meanwhile)
+
+
+# -- the jobs the workers run (imported by `jobglass worker benchmarks.queue_throughput:...`) --
+
+
+def make_app(database_url: str | None = None) -> Any:
+    """The benchmark's app: `noop`, and `stamp` that records its start time."""
+    from jobglass import JobContext, JobGlass
+
+    app = JobGlass(database_url)
+
+    @app.job(name="noop")
+    async def noop(ctx: JobContext) -> None:
+        return None
+
+    @app.job(name="stamp")
+    async def stamp(ctx: JobContext, i: int = 0) -> None:
+        now = time.time()
+        fd = os.open(os.environ[STAMPS_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{i} {now:.6f}\n".encode())
+        finally:
+            os.close(fd)
+
+    return app
+
+
+# -- databases ----------------------------------------------------------------------------------
+
+
+class Databases:
+    """Fresh databases: SQLite files in a temporary folder, PostgreSQL databases on a server."""
+
+    def __init__(self, pg_url: str) -> None:
+        self.pg_url = pg_url
+        self.tmp = Path(tempfile.mkdtemp(prefix="jg-bench-"))
+        self.created: list[str] = []
+
+    def fresh(self, backend: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{self.tmp}/{uuid.uuid4().hex[:8]}.db"
+        import psycopg
+
+        name = f"jg_bench_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        self.created.append(name)
+        return urlunsplit(urlsplit(self.pg_url)._replace(path="/" + name))
+
+    def drop_all(self) -> None:
+        if self.created:
+            import psycopg
+
+            with psycopg.connect(self.pg_url, autocommit=True) as conn:
+                for name in self.created:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        for path in self.tmp.glob("*"):
+            path.unlink()
+        self.tmp.rmdir()
+
+
+def span_seconds(url: str) -> tuple[int, float]:
+    """(finished runs, seconds from the first start to the last finish), as stored."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        from jobglass.stores.sqlite import sqlite_path
+
+        conn = sqlite3.connect(sqlite_path(url))
+        try:
+            n, first, last = conn.execute(
+                "SELECT count(*), min(started_at), max(finished_at) FROM runs"
+                " WHERE status = 'SUCCESS'"
+            ).fetchone()
+        finally:
+            conn.close()
+        return int(n), float(last) - float(first)
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*), extract(epoch FROM max(finished_at) - min(started_at))::float8"
+            " FROM runs WHERE status = 'SUCCESS'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), float(row[1])
+
+
+# -- worker processes ---------------------------------------------------------------------------
+
+
+def start_workers(url: str, count: int, extra_env: dict[str, str] | None = None) -> list[Any]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "JOBGLASS_DATABASE_URL": url,
+            "JOBGLASS_CLAIM_BATCH": "100",
+            "JOBGLASS_KEEP_COMPLETED": "none",  # keep every run: the rate is read from them
+            "JOBGLASS_KEEP_FAILED": "none",
+            "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
+        }
+    )
+    env.update(extra_env or {})
+    args = [sys.executable, "-m", "jobglass.cli", "worker", WORKER_APP,
+            "--concurrency", str(CONCURRENCY), "--grace", "5"]
+    return [
+        subprocess.Popen(args, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(count)
+    ]
+
+
+def wait_ready(procs: list[Any], within: float = 30) -> None:
+    """Each worker prints its banner once its app is open."""
+    deadline = time.monotonic() + within
+    for p in procs:
+        line = b""
+        while b"jobglass worker" not in line:
+            if time.monotonic() > deadline or (p.poll() is not None and not line):
+                rest = p.stderr.read().decode(errors="replace") if p.poll() is not None else ""
+                raise RuntimeError(f"worker did not start: {line!r}\n{rest}")
+            line = p.stderr.readline()
+        # drain the rest in the background so the worker never blocks on its stderr
+        subprocess.Popen(["cat"], stdin=p.stderr, stdout=subprocess.DEVNULL)
+
+
+def stop_workers(procs: list[Any]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+# -- measurements -------------------------------------------------------------------------------
+
+
+async def measure_enqueue(url: str, singles: int, rows: int) -> dict[str, float]:
+    from jobglass import EnqueueRequest
+
+    app = make_app(url)
+    out: dict[str, float] = {}
+    async with app:
+        await app.enqueue("noop", queue="parked")  # warm up: pool, prepared statements
+        start = time.perf_counter()
+        for _ in range(singles):
+            await app.enqueue("noop", queue="parked")
+        out["enqueue_per_s"] = singles / (time.perf_counter() - start)
+        batches = [[EnqueueRequest("noop", queue="parked") for _ in range(BATCH)]
+                   for _ in range(max(1, rows // BATCH))]
+        start = time.perf_counter()
+        for batch in batches:
+            await app.enqueue_many(batch)
+        out["enqueue_many_rows_per_s"] = len(batches) * BATCH / (time.perf_counter() - start)
+    return out
+
+
+async def measure_end_to_end(url: str, runs: int, workers: int) -> float:
+    from jobglass import EnqueueRequest
+
+    app = make_app(url)
+    async with app:
+        for i in range(0, runs, BATCH):
+            await app.enqueue_many(
+                [EnqueueRequest("noop", delay=LEAD) for _ in range(min(BATCH, runs - i))]
+            )
+        procs = start_workers(url, workers, {"JOBGLASS_POLL_INTERVAL": "0.05"})
+        try:
+            wait_ready(procs)
+            deadline = time.monotonic() + LEAD + 600
+            while True:
+                stats = (await app.queue_stats()).get("default", {})
+                if stats.get("completed", 0) + stats.get("failed", 0) >= runs:
+                    break
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    raise RuntimeError(f"runs did not finish: {stats}")
+                await asyncio.sleep(0.1)
+        finally:
+            stop_workers(procs)
+    done, seconds = span_seconds(url)
+    if done != runs:
+        raise RuntimeError(f"{runs - done} runs did not succeed")
+    return runs / seconds
+
+
+async def measure_latency(url: str, samples: int, spacing: float) -> dict[str, float]:
+    app = make_app(url)
+    stamps = Path(tempfile.mkdtemp(prefix="jg-stamps-")) / "stamps.txt"
+    os.environ[STAMPS_ENV] = str(stamps)
+    sent: dict[int, float] = {}
+    async with app:
+        procs = start_workers(url, 1)
+        try:
+            wait_ready(procs)
+            await app.enqueue("stamp", {"i": -1})  # warm up both sides
+            await asyncio.sleep(1.0)
+            for i in range(samples):
+                sent[i] = time.time()
+                await app.enqueue("stamp", {"i": i})
+                await asyncio.sleep(spacing)
+            deadline = time.monotonic() + 30
+            while len(stamps.read_text().splitlines()) < samples + 1:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("not every stamp job ran")
+                await asyncio.sleep(0.05)
+        finally:
+            stop_workers(procs)
+    lines = stamps.read_text().splitlines()
+    started = {int(i): float(t) for i, t in (line.split() for line in lines)}
+    stamps.unlink()
+    stamps.parent.rmdir()
+    lat = sorted((started[i] - sent[i]) * 1000 for i in sent)
+    return {
+        "p50_ms": statistics.median(lat),
+        "p99_ms": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))],
+        "max_ms": lat[-1],
+    }
+
+
+# -- Procrastinate, in its own venv ---------------------------------------------------------------
+
+PROCRASTINATE_SIDE = r'''
+import asyncio, sys, time
+import procrastinate
+
+url, action = sys.argv[1], sys.argv[2]
+app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+
+@app.task(name="noop")
+async def noop():
+    return None
+
+async def main():
+    async with app.open_async():
+        if action == "setup":
+            await app.schema_manager.apply_schema_async()
+            runs = int(sys.argv[3])
+            for i in range(0, runs, 10000):
+                await noop.batch_defer_async(*[{} for _ in range(min(10000, runs - i))])
+        elif action == "work":
+            print("ready", flush=True)
+            await app.run_worker_async(concurrency=int(sys.argv[3]), wait=False,
+                                       install_signal_handlers=False)
+
+asyncio.run(main())
+'''
+
+
+def procrastinate_python() -> Path:
+    """The venv's python, creating the venv (PyPI) on first use."""
+    python = PROCRASTINATE_VENV / "bin" / "python"
+    if not python.exists():
+        print("installing Procrastinate into benchmarks/.venv-procrastinate ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PROCRASTINATE_VENV)], check=True)
+        (PROCRASTINATE_VENV / ".gitignore").write_text("*\n")
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "procrastinate"],
+                       check=True)
+    return python
+
+
+def measure_procrastinate(url: str, runs: int, workers: int) -> float:
+    python = procrastinate_python()
+    script = PROCRASTINATE_VENV / "bench_side.py"
+    script.write_text(PROCRASTINATE_SIDE)
+    subprocess.run([str(python), str(script), url, "setup", str(runs)], check=True)
+    procs = [subprocess.Popen([str(python), str(script), url, "work", str(CONCURRENCY)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+             for _ in range(workers)]
+    for p in procs:
+        p.wait(timeout=900)
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE type = 'succeeded'),"
+            " extract(epoch FROM max(at) FILTER (WHERE type = 'succeeded')"
+            " - min(at) FILTER (WHERE type = 'started'))::float8"
+            " FROM procrastinate_events"
+        ).fetchone()
+    assert row is not None
+    if int(row[0]) != runs:
+        raise RuntimeError(f"procrastinate finished {row[0]} of {runs} jobs")
+    return runs / float(row[1])
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def _line(label: str, value: float, unit: str, target: str = "") -> None:
+    print(f"  {label:<38} {value:>12,.1f} {unit:<8} {target}", flush=True)
+
+
+async def run_backend(backend: str, dbs: Databases, args: argparse.Namespace) -> dict[str, Any]:
+    print(f"\n{backend}", flush=True)
+    res: dict[str, Any] = {}
+    enq = await measure_enqueue(dbs.fresh(backend), args.singles, args.rows)
+    res.update(enq)
+    _line("enqueue (one call each)", enq["enqueue_per_s"], "calls/s")
+    _line("enqueue_many (batches of 10,000)", enq["enqueue_many_rows_per_s"], "rows/s",
+          "(target >= 100,000)" if backend == "postgres" else "")
+    for workers in (1, 2):
+        rate = await measure_end_to_end(dbs.fresh(backend), args.runs, workers)
+        res[f"e2e_{workers}"] = rate
+        target = "(target >= 8,000)" if backend == "postgres" else "(target >= 5,000)"
+        _line(f"end to end, {workers} worker process(es)", rate, "runs/s", target)
+    lat = await measure_latency(dbs.fresh(backend), args.samples, args.spacing)
+    res["latency"] = lat
+    _line("start latency p50", lat["p50_ms"], "ms", "(target <= 2)" if backend == "postgres"
+          else "(polls every 0.1 s: no cross-process wake-up)")
+    _line("start latency p99", lat["p99_ms"], "ms", "(target <= 5)" if backend == "postgres"
+          else "")
+    if backend == "postgres" and args.procrastinate:
+        for workers in (1, 2):
+            theirs = measure_procrastinate(dbs.fresh(backend), args.runs, workers)
+            res[f"procrastinate_{workers}"] = theirs
+            _line(f"Procrastinate, {workers} worker process(es)", theirs, "runs/s",
+                  f"(ours / theirs = {res[f'e2e_{workers}'] / theirs:.1f}x)")
+    return res
+
+
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--postgres", default=PG_DEFAULT, help="server URL (any database)")
+    parser.add_argument("--runs", type=int, default=20_000, help="no-op runs per e2e figure")
+    parser.add_argument("--rows", type=int, default=50_000, help="rows for enqueue_many")
+    parser.add_argument("--singles", type=int, default=2_000, help="single enqueue calls")
+    parser.add_argument("--samples", type=int, default=250, help="start-latency samples")
+    parser.add_argument("--spacing", type=float, default=0.02, help="seconds between samples")
+    parser.add_argument("--no-procrastinate", dest="procrastinate", action="store_false")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    dbs = Databases(args.postgres)
+    results: dict[str, Any] = {}
+    print(f"jobglass queue benchmark: {os.cpu_count()} CPUs, {args.runs:,} runs per e2e figure",
+          flush=True)
+    try:
+        for backend in args.backends.split(","):
+            results[backend] = await run_backend(backend.strip(), dbs, args)
+    finally:
+        dbs.drop_all()
+    if args.json:
+        _write(args.json, json.dumps(results, indent=2))
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    Path(path).write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -1,0 +1,146 @@
+"""One enqueue's options: the request type and the checks that refuse bad input by name."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .errors import InvalidInput
+from .jobs import JobDefinition, Retry
+from .models import Scope, Trigger
+from .observe.context import current_enqueue_context
+from .stores.base import NewRun
+
+QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+PRIORITY_RANGE = (-1000, 1000)
+
+
+@dataclass
+class EnqueueRequest:
+    """One item of `enqueue_many`; the same fields as `enqueue`'s keywords."""
+
+    job_name: str
+    params: Mapping[str, Any] | None = None
+    queue: str | None = None
+    priority: int | None = None
+    delay: float | timedelta | None = None
+    run_at: datetime | str | None = None
+    job_id: str | None = None
+    retry: Retry | None = None
+    timeout: float | None = None
+    correlation_id: str | None = None
+    tenant_id: str | int | None = None
+    user_id: str | int | None = None
+    trigger: str = Trigger.API
+    scope: str | None = None
+    algorithm_version: str | None = None
+    keep_completed: int | None = None
+    keep_failed: int | None = None
+
+
+def build_new_run(definition: JobDefinition, req: EnqueueRequest) -> NewRun:
+    """Check every option of one enqueue and turn it into the store's NewRun."""
+    params = definition.validate_params(req.params)
+    queue = req.queue if req.queue is not None else definition.queue
+    check_queue(queue)
+    priority = definition.priority if req.priority is None else req.priority
+    if not isinstance(priority, int) or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
+        raise InvalidInput(
+            f"priority must be an integer from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]},"
+            f" got {priority!r}"
+        )
+    run_at = _run_at(req.delay, req.run_at)
+    if req.job_id is not None and (
+        not isinstance(req.job_id, str) or not 0 < len(req.job_id) <= 255
+    ):
+        raise InvalidInput("job_id must be a non-empty string of at most 255 characters")
+    retry = req.retry or definition.retry
+    if req.retry is not None and callable(req.retry.backoff):
+        raise InvalidInput("a callable backoff can only be declared on the job, not per enqueue")
+    timeout = req.timeout if req.timeout is not None else definition.timeout
+    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        raise InvalidInput(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    inherited = current_enqueue_context()
+    tenant = _opt_str(req.tenant_id if req.tenant_id is not None else inherited.tenant_id)
+    user = _opt_str(req.user_id if req.user_id is not None else inherited.user_id)
+    scope = req.scope or (Scope.TENANT if tenant else Scope.SYSTEM)
+    if scope not in {s.value for s in Scope}:
+        raise InvalidInput(f"scope must be one of system, tenant, user; got {scope!r}")
+    trigger = str(req.trigger)
+    if trigger not in {t.value for t in Trigger}:
+        raise InvalidInput(f"trigger must be one of MANUAL, API, SCHEDULE; got {trigger!r}")
+    correlation = req.correlation_id or inherited.correlation_id or uuid.uuid4().hex
+    return NewRun(
+        job_name=definition.name,
+        queue=queue,
+        params=params,
+        priority=priority,
+        run_at=run_at,
+        job_id=req.job_id,
+        retry=retry.policy(),
+        timeout=timeout,
+        trigger=trigger,
+        scope=str(scope),
+        algorithm_version=req.algorithm_version,
+        correlation_id=str(correlation)[:128],
+        tenant_id=tenant,
+        user_id=user,
+        concurrency_key=definition.concurrency_key_for(params),
+        trace_context=inherited.trace_context,
+        keep_completed=req.keep_completed,
+        keep_failed=req.keep_failed,
+    )
+
+
+def check_queue(queue: Any) -> None:
+    if not isinstance(queue, str) or not QUEUE_RE.match(queue):
+        raise InvalidInput(
+            f"invalid queue name {queue!r}: 1-64 letters, digits, '_', '.', ':' or '-',"
+            " starting with a letter or digit"
+        )
+
+
+def _run_at(delay: float | timedelta | None, run_at: datetime | str | None) -> datetime | None:
+    if delay is not None and run_at is not None:
+        raise InvalidInput("give delay or run_at, not both")
+    now = datetime.now(UTC)
+    if delay is not None:
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise InvalidInput(f"delay must be a number of seconds >= 0, got {delay!r}")
+        if seconds > 10 * 365 * 86400:
+            raise InvalidInput("delay must be at most ten years")
+        return now + timedelta(seconds=seconds) if seconds else None
+    if run_at is None:
+        return None
+    if isinstance(run_at, str):
+        try:
+            run_at = datetime.fromisoformat(run_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(
+                f"run_at {run_at!r} is not an ISO-8601 time (e.g. 2026-01-31T08:00:00Z)"
+            ) from None
+    if not isinstance(run_at, datetime):
+        raise InvalidInput("run_at must be a datetime or an ISO-8601 string")
+    if run_at.tzinfo is None:
+        raise InvalidInput("run_at must carry a time zone (e.g. ...Z or +02:00)")
+    return run_at.astimezone(UTC)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def request_from_mapping(data: Mapping[str, Any]) -> EnqueueRequest:
+    data = dict(data)
+    name = data.pop("job_name", None) or data.pop("name", None)
+    if not name:
+        raise InvalidInput("each enqueue_many item needs a job_name")
+    try:
+        return EnqueueRequest(name, **data)
+    except TypeError as err:
+        raise InvalidInput(f"enqueue_many item for {name!r}: {err}") from None
