@@ -5,6 +5,7 @@ Run from the repository root (a run takes a few minutes):
     .venv/bin/python benchmarks/queue_throughput.py
     .venv/bin/python benchmarks/queue_throughput.py --backends postgres --runs 40000
     .venv/bin/python benchmarks/queue_throughput.py --no-procrastinate --samples 300
+    .venv/bin/python benchmarks/queue_throughput.py --json /tmp/queue-figures.json
 
 PostgreSQL comes from JOBGLASS_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/
 test, or --postgres URL); every measurement gets a fresh database there (created and dropped
@@ -159,11 +160,26 @@ def start_workers(url: str, count: int, extra_env: dict[str, str] | None = None)
         }
     )
     env.update(extra_env or {})
-    args = [sys.executable, "-m", "jobglass.cli", "worker", WORKER_APP,
-            "--concurrency", str(CONCURRENCY), "--grace", "5"]
+    args = [
+        sys.executable,
+        "-m",
+        "jobglass.cli",
+        "worker",
+        WORKER_APP,
+        "--concurrency",
+        str(CONCURRENCY),
+        "--grace",
+        "5",
+    ]
     return [
-        subprocess.Popen(args, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            args,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(count)
     ]
 
@@ -208,8 +224,10 @@ async def measure_enqueue(url: str, singles: int, rows: int) -> dict[str, float]
         for _ in range(singles):
             await app.enqueue("noop", queue="parked")
         out["enqueue_per_s"] = singles / (time.perf_counter() - start)
-        batches = [[EnqueueRequest("noop", queue="parked") for _ in range(BATCH)]
-                   for _ in range(max(1, rows // BATCH))]
+        batches = [
+            [EnqueueRequest("noop", queue="parked") for _ in range(BATCH)]
+            for _ in range(max(1, rows // BATCH))
+        ]
         start = time.perf_counter()
         for batch in batches:
             await app.enqueue_many(batch)
@@ -281,7 +299,7 @@ async def measure_latency(url: str, samples: int, spacing: float) -> dict[str, f
 
 # -- Procrastinate, in its own venv ---------------------------------------------------------------
 
-PROCRASTINATE_SIDE = r'''
+PROCRASTINATE_SIDE = r"""
 import asyncio, sys, time
 import procrastinate
 
@@ -305,7 +323,7 @@ async def main():
                                        install_signal_handlers=False)
 
 asyncio.run(main())
-'''
+"""
 
 
 def procrastinate_python() -> Path:
@@ -315,8 +333,9 @@ def procrastinate_python() -> Path:
         print("installing Procrastinate into benchmarks/.venv-procrastinate ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(PROCRASTINATE_VENV)], check=True)
         (PROCRASTINATE_VENV / ".gitignore").write_text("*\n")
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "procrastinate"],
-                       check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "procrastinate"], check=True
+        )
     return python
 
 
@@ -324,10 +343,17 @@ def measure_procrastinate(url: str, runs: int, workers: int) -> float:
     python = procrastinate_python()
     script = PROCRASTINATE_VENV / "bench_side.py"
     script.write_text(PROCRASTINATE_SIDE)
-    subprocess.run([str(python), str(script), url, "setup", str(runs)], check=True)
-    procs = [subprocess.Popen([str(python), str(script), url, "work", str(CONCURRENCY)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-             for _ in range(workers)]
+    subprocess.run(
+        [str(python), str(script), url, "setup", str(runs)], check=True, stderr=subprocess.DEVNULL
+    )
+    procs = [
+        subprocess.Popen(
+            [str(python), str(script), url, "work", str(CONCURRENCY)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
     for p in procs:
         p.wait(timeout=900)
     import psycopg
@@ -358,8 +384,12 @@ async def run_backend(backend: str, dbs: Databases, args: argparse.Namespace) ->
     enq = await measure_enqueue(dbs.fresh(backend), args.singles, args.rows)
     res.update(enq)
     _line("enqueue (one call each)", enq["enqueue_per_s"], "calls/s")
-    _line("enqueue_many (batches of 10,000)", enq["enqueue_many_rows_per_s"], "rows/s",
-          "(target >= 100,000)" if backend == "postgres" else "")
+    _line(
+        "enqueue_many (batches of 10,000)",
+        enq["enqueue_many_rows_per_s"],
+        "rows/s",
+        "(target >= 100,000)" if backend == "postgres" else "",
+    )
     for workers in (1, 2):
         rate = await measure_end_to_end(dbs.fresh(backend), args.runs, workers)
         res[f"e2e_{workers}"] = rate
@@ -367,16 +397,27 @@ async def run_backend(backend: str, dbs: Databases, args: argparse.Namespace) ->
         _line(f"end to end, {workers} worker process(es)", rate, "runs/s", target)
     lat = await measure_latency(dbs.fresh(backend), args.samples, args.spacing)
     res["latency"] = lat
-    _line("start latency p50", lat["p50_ms"], "ms", "(target <= 2)" if backend == "postgres"
-          else "(polls every 0.1 s: no cross-process wake-up)")
-    _line("start latency p99", lat["p99_ms"], "ms", "(target <= 5)" if backend == "postgres"
-          else "")
+    _line(
+        "start latency p50",
+        lat["p50_ms"],
+        "ms",
+        "(target <= 2)"
+        if backend == "postgres"
+        else "(polls every 0.1 s: no cross-process wake-up)",
+    )
+    _line(
+        "start latency p99", lat["p99_ms"], "ms", "(target <= 5)" if backend == "postgres" else ""
+    )
     if backend == "postgres" and args.procrastinate:
         for workers in (1, 2):
-            theirs = measure_procrastinate(dbs.fresh(backend), args.runs, workers)
+            theirs = measure_procrastinate(dbs.fresh(backend), args.procrastinate_runs, workers)
             res[f"procrastinate_{workers}"] = theirs
-            _line(f"Procrastinate, {workers} worker process(es)", theirs, "runs/s",
-                  f"(ours / theirs = {res[f'e2e_{workers}'] / theirs:.1f}x)")
+            _line(
+                f"Procrastinate, {workers} worker process(es)",
+                theirs,
+                "runs/s",
+                f"(ours / theirs = {res[f'e2e_{workers}'] / theirs:.1f}x)",
+            )
     return res
 
 
@@ -390,12 +431,20 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--samples", type=int, default=250, help="start-latency samples")
     parser.add_argument("--spacing", type=float, default=0.02, help="seconds between samples")
     parser.add_argument("--no-procrastinate", dest="procrastinate", action="store_false")
+    parser.add_argument(
+        "--procrastinate-runs",
+        type=int,
+        default=5_000,
+        help="no-op jobs per Procrastinate figure (it is much slower)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     dbs = Databases(args.postgres)
     results: dict[str, Any] = {}
-    print(f"jobglass queue benchmark: {os.cpu_count()} CPUs, {args.runs:,} runs per e2e figure",
-          flush=True)
+    print(
+        f"jobglass queue benchmark: {os.cpu_count()} CPUs, {args.runs:,} runs per e2e figure",
+        flush=True,
+    )
     try:
         for backend in args.backends.split(","):
             results[backend] = await run_backend(backend.strip(), dbs, args)

@@ -39,7 +39,11 @@ class FeedbackFlusher:
 
     async def detach(self, logger: JobLogger) -> None:
         """Final flush of this logger, then forget it."""
-        await self.flush()
+        if logger.dirty:
+            await self.flush()
+        else:  # already drained, maybe by a flush still writing it: wait for that one only
+            async with self._lock:
+                pass
         self._loggers.pop((logger.run_id, logger.attempt), None)
 
     def _nudge(self, _logger: JobLogger) -> None:

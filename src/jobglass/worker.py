@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("jobglass.worker")
 
 
+#: How long a busy worker lets finished slots accumulate before it claims again (seconds).
+REFILL_WAIT = 0.003
+#: Most attempt ends written by one statement.
+FINISH_BATCH = 500
+
+
 class LeaseExpired(Exception):
     """The worker running this attempt stopped heartbeating (it died or hung)."""
 
@@ -57,6 +63,8 @@ class Worker:
             raise InvalidInput("concurrency must be >= 1")
         self.grace = s.grace_seconds if grace is None else grace
         self.claim_batch = claim_batch or s.claim_batch
+        #: free slots below which a busy worker waits REFILL_WAIT before claiming again
+        self._refill = max(1, min(self.claim_batch, self.concurrency) // 4)
         self._poll = poll_interval if poll_interval else s.poll_interval
         self.id = f"{socket.gethostname()}-{os.getpid()}-{id(self) & 0xFFFFFF:06x}"
         self._active: dict[int, tuple[Run, asyncio.Task[Any], JobContext | None]] = {}
@@ -162,10 +170,14 @@ class Worker:
                     continue
                 for run in claimed:
                     self._start(run)
-            if claimed and len(self._active) < self.concurrency:
-                continue  # there may be more due runs right now
+                if len(claimed) == min(free, self.claim_batch) < free:
+                    continue  # a full batch and still room: there may be more due runs now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll)
+            # Busy: give the runs ending around now a moment, so that one claim refills many
+            # slots instead of one claim per finished run. An idle worker claims at once.
+            if self._active and self.concurrency - len(self._active) < self._refill:
+                await asyncio.sleep(REFILL_WAIT)
 
     def _start(self, run: Run) -> None:
         task = asyncio.create_task(self._execute(run), name=f"jobglass-run-{run.id}")
@@ -210,8 +222,10 @@ class Worker:
         store = self.app.store
         while True:
             first = await self._finishes.get()
+            if self._finishes.qsize() < FINISH_BATCH and len(self._active) > 1:
+                await asyncio.sleep(0)  # runs ending in this same loop turn join the batch
             batch = [first]
-            while not self._finishes.empty() and len(batch) < 500:
+            while not self._finishes.empty() and len(batch) < FINISH_BATCH:
                 batch.append(self._finishes.get_nowait())
             try:
                 results = await store.finish_runs([fin for fin, _ in batch])

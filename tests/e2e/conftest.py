@@ -44,8 +44,10 @@ def chromium_path() -> str | None:
     return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an event loop running in this thread while it
+    is open, which would break later tests that call `asyncio.run`."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -65,6 +65,7 @@ async def test_sigterm_lets_the_running_job_finish_and_exits_0(qenv: QueueEnv) -
     run = await qenv.app.enqueue("sleepy", {"seconds": 1.5})
     await qenv.wait_until(lambda: qenv.records("start", run=run.id), 20, "the run to start")
     worker.signal(signal.SIGTERM)
+    await asyncio.sleep(0.3)  # the worker has taken the signal by now
     # stopped claiming: a run queued now stays queued
     later = await qenv.app.enqueue("noop")
     assert await worker.wait_exit(20) == 0, worker.log()

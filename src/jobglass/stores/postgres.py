@@ -108,6 +108,7 @@ class PostgresStore(PostgresAppLogMixin, PostgresScheduleMixin):
             max_size=self.pool_size,
             open=False,
             name="jobglass",
+            configure=_generic_plans,
         )
         await pool.open(wait=True)
         return pool
@@ -502,6 +503,12 @@ class PostgresStore(PostgresAppLogMixin, PostgresScheduleMixin):
                 log.warning("listener connection lost (%s); reconnecting in %.1fs", err, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LISTEN_BACKOFF[1])
+
+
+async def _generic_plans(conn: AsyncConnection[Any]) -> None:
+    """Plan each prepared query once per connection. Left to choose, PostgreSQL re-plans the
+    claim query on every call (0.4 ms of planning for 0.06 ms of work)."""
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
 
 
 async def _deliver(handler: Notify, channel: str, payload: str) -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
@@ -31,10 +31,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jobglass.web.stream")
 
+T = TypeVar("T")
 PROTOCOL = 1
 REPLAY_PAGE = 1_000
 SNAPSHOT_RUNS = 50
 SSE_KEEPALIVE = 15.0
+
+
+async def shielded(read: Awaitable[T]) -> T:
+    """A store read that a client going away must not cancel midway.
+
+    Clients disconnect at any moment, which cancels their session. A cancellation that hits a
+    task waiting for a pooled PostgreSQL connection can be lost inside psycopg_pool, and the
+    pool then stalls other requests until its timeout; so the read finishes on its own.
+    """
+    task = asyncio.ensure_future(read)
+    task.add_done_callback(_retrieve)
+    return await asyncio.shield(task)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: an abandoned read's error is not "never retrieved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,18 +182,21 @@ class StreamSession:
         if reason:
             head["reason"] = reason
         if flt.run_id is None:
-            runs = await self.app.list_runs(
-                job_name=flt.job, queue=flt.queue, tenant_id=flt.tenant, limit=SNAPSHOT_RUNS
+            runs = await shielded(
+                self.app.list_runs(
+                    job_name=flt.job, queue=flt.queue, tenant_id=flt.tenant, limit=SNAPSHOT_RUNS
+                )
             )
             head["runs"] = [run.to_json() for run in runs]
-            head["queues"] = self._queues(self.hub.queue_stats or await self.app.queue_stats())
+            stats = self.hub.queue_stats or await shielded(self.app.queue_stats())
+            head["queues"] = self._queues(stats)
             yield Frame.of(head)
             return
         replay = flt.after is not None or kind != "snapshot"
         if replay:  # what was missed first; the snapshot after it means "caught up"
             async for frame in self._replay(flt.run_id):
                 yield frame
-        run = await self.app.get_run(flt.run_id)
+        run = await shielded(self.app.get_run(flt.run_id))
         if not replay:
             self.sent_seq = run.log_seq  # no replay asked for: live lines after the snapshot
         head["run"] = run.to_json()
@@ -185,8 +206,10 @@ class StreamSession:
     async def _replay(self, run_id: int) -> AsyncIterator[Frame]:
         """Log lines after `sent_seq`, page by page, so memory stays bounded."""
         while True:
-            page = await self.app.store.get_logs(
-                run_id, min_level=self.filter.level, limit=REPLAY_PAGE, after=self.sent_seq
+            page = await shielded(
+                self.app.store.get_logs(
+                    run_id, min_level=self.filter.level, limit=REPLAY_PAGE, after=self.sent_seq
+                )
             )
             if not page:
                 return
@@ -294,7 +317,7 @@ def add_stream_routes(
             identity = authenticator.authenticate(token, api_key)
             flt = StreamFilter.parse(websocket.query_params)
             if flt.run_id is not None:
-                await hub.app.get_run(flt.run_id)
+                await shielded(hub.app.get_run(flt.run_id))
         except AuthError as err:
             await _refuse(websocket, 4401 if err.status == 401 else 4403, err.message)
             return
@@ -333,7 +356,7 @@ def add_stream_routes(
     ) -> StreamingResponse:
         flt = StreamFilter.parse(request.query_params, request.headers.get("last-event-id"))
         if flt.run_id is not None:
-            await hub.app.get_run(flt.run_id)
+            await shielded(hub.app.get_run(flt.run_id))
         session = StreamSession(hub, flt, identity)
 
         async def body() -> AsyncIterator[str]:

@@ -62,6 +62,9 @@ WHERE job_id = ANY(%(job_ids)b::text[]) AND status IN ('QUEUED', 'RETRYING', 'RU
 -- Per queue, the due live runs in claim order straight from the partial index `runs_claim`,
 -- skipping rows other claimers hold and keys that already run; then one run per
 -- concurrency key, the best `limit`, all claimed by one UPDATE.
+-- A claim commits without waiting for its WAL flush (set_config, this transaction only): a
+-- claim lost to a server crash only puts its runs back in the queue, which at-least-once
+-- delivery allows, and it saves a disk flush on every claim (the start latency's largest part).
 WITH cand AS (
     SELECT c.id, c.priority, c.run_at, c.concurrency_key
     FROM unnest(%(queues)b::text[]) AS q(name)
@@ -93,6 +96,7 @@ UPDATE runs SET
     cancel_requested = FALSE
 FROM picked
 WHERE runs.id = picked.id AND runs.status IN ('QUEUED', 'RETRYING')
+  AND set_config('synchronous_commit', 'off', true) = 'off'
 RETURNING runs.*;
 
 -- name: write_feedback
