@@ -380,8 +380,15 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
             self.publish_status(fin.run_id, fin.status)
         return ok
 
-    def publish_status(self, run_id: int, status: str) -> None:
-        self.events.publish({"type": "status", "runId": str(run_id), "status": str(status)})
+    def publish_status(self, run_id: int, status: str, cancel_requested: bool = False) -> None:
+        self.events.publish(
+            {
+                "type": "status",
+                "runId": str(run_id),
+                "status": str(status),
+                "cancelRequested": cancel_requested,
+            }
+        )
 
     async def _keep_lease(self, run: Run, ctx: Any) -> None:
         interval = max(0.2, self.settings.lease_seconds / 3)
@@ -485,7 +492,7 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
             raise NotFound(f"run {run_id} does not exist")
         if run.status in FINISHED and not (run.status == RunStatus.CANCELLED):
             raise Conflict(f"run {run_id} already finished with status {run.status}")
-        self.publish_status(run.id, run.status)
+        self.publish_status(run.id, run.status, run.cancel_requested)
         if run.status == RunStatus.CANCELLED:
             await self._call_hooks("CANCELLED", run)
         return run

@@ -21,6 +21,28 @@ DEFAULT_MAX_LOG_LINES = 250_000
 _PLAIN = frozenset({int, float, str, bool, type(None)})
 
 
+def safe_text(text: str) -> str:
+    """Text every database accepts: lone surrogates and NUL become U+FFFD."""
+    if text.isascii():
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _safe_json(value: Any) -> Any:
+    """Deep copy of JSON-like data with every string (keys too) made safe to store."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {safe_text(str(k)): _safe_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe_json(v) for v in value]
+    return value
+
+
 class JobLogger:
     """Per-attempt feedback buffer; `ctx.log` inside a job, `create_job_logger` outside."""
 
@@ -65,6 +87,7 @@ class JobLogger:
         self._stored_lines = 0
         self._dropped = 0
         self._summary: str | None = None
+        self._safe_keys: dict[Any, bool] = {}
         self.lost = False  # set by the flusher when the run is no longer ours
 
     # -- stages and progress ------------------------------------------------------------------
@@ -72,8 +95,8 @@ class JobLogger:
     def set_stage(self, stage: str, message: str | None = None) -> None:
         """Start a new phase; logs `[MILESTONE] Starting: <stage>`."""
         with self._lock:
-            self._stage = str(stage)
-            self._stage_note = message
+            self._stage = safe_text(str(stage))
+            self._stage_note = None if message is None else safe_text(str(message))
             self._progress_note = None
             self._stage_no += 1
             self._dirty = True
@@ -107,7 +130,7 @@ class JobLogger:
     def _touch_progress(self, message: str | None) -> None:
         self._progress_stage_no = self._stage_no
         if message is not None:
-            self._progress_note = message
+            self._progress_note = safe_text(str(message))
         self._dirty = True
         total = self._total
         if total is not None and self._current > total and not self._over_total_warned:
@@ -122,30 +145,31 @@ class JobLogger:
     # -- log lines -------------------------------------------------------------------------------
 
     def debug(self, message: str, context: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            self._append("debug", message, context)
+        self._log("debug", message, context)
 
     def info(self, message: str, context: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            self._append("info", message, context)
+        self._log("info", message, context)
 
     def milestone(self, message: str, context: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            self._append("milestone", message, context)
+        self._log("milestone", message, context)
 
     def warning(self, message: str, context: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            self._append("warning", message, context)
+        self._log("warning", message, context)
 
     def error(self, message: str, context: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            self._append("error", message, context)
+        self._log("error", message, context)
 
     warn = warning
 
+    def _log(self, level: str, message: str, context: dict[str, Any] | None) -> None:
+        with self._lock:
+            self._append(level, message, context)
+
     def _append(self, level: str, message: str, context: dict[str, Any] | None) -> None:
-        if level in self._level_counts:
-            self._level_counts[level] += 1
+        """The hot path of every log call: count, cap, clean, then `_push`."""
+        counts = self._level_counts
+        if level in counts:
+            counts[level] += 1
         if self._stored_lines >= self.max_log_lines:
             self._dropped += 1
             if self._dropped == 1:
@@ -157,15 +181,29 @@ class JobLogger:
                 )
             return
         self._stored_lines += 1
-        self._push(level, str(message), self._clean(context) if context else None)
+        if type(message) is not str or not message.isascii():
+            message = safe_text(str(message))
+        self._push(level, message, self._clean(context) if context else None)
 
     def _clean(self, context: dict[str, Any]) -> dict[str, Any]:
-        """A copy safe to keep: flat dicts of plain values take the fast path."""
-        sensitive = self._sensitive
+        """A copy safe to keep and to store: flat dicts of plain values take the fast path."""
+        safe_keys = self._safe_keys
         for key, value in context.items():
-            if type(value) not in _PLAIN or is_sensitive(key, sensitive):
-                return redact(context, sensitive)  # type: ignore[return-value]
+            kind = type(value)
+            if kind not in _PLAIN or (kind is str and not value.isascii()):
+                return self._clean_slow(context)
+            ok = safe_keys.get(key)
+            if ok is None:
+                ok = safe_keys[key] = type(key) is str and key.isascii() and not is_sensitive(
+                    key, self._sensitive
+                )
+            if not ok:
+                return self._clean_slow(context)
         return dict(context)
+
+    def _clean_slow(self, context: dict[str, Any]) -> dict[str, Any]:
+        cleaned: dict[str, Any] = _safe_json(redact(context, self._sensitive))
+        return cleaned
 
     def _push(self, level: str, message: str, context: dict[str, Any] | None) -> None:
         self._seq += 1
@@ -179,11 +217,12 @@ class JobLogger:
             datetime.now(UTC),
             self.attempt,
         )
-        self._pending.append(line)
+        pending = self._pending
+        pending.append(line)
         self._dirty = True
         if self._echo is not None:
             self._echo(line)
-        if self._on_pending is not None and len(self._pending) == self._threshold:
+        if self._on_pending is not None and len(pending) == self._threshold:
             self._on_pending(self)
 
     # -- outcome and summary ---------------------------------------------------------------------

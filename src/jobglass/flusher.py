@@ -29,6 +29,7 @@ class FeedbackFlusher:
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.flushes = 0
+        self._failures: dict[int, int] = {}
         self.rows = 0
 
     def attach(self, logger: JobLogger) -> None:
@@ -90,8 +91,14 @@ class FeedbackFlusher:
                     owners.append(logger)
             if not batches:
                 return
+            accepted: list[bool | None]
             try:
-                accepted = await self._write(batches)
+                accepted = list(await self._write(batches))
+            except Exception:
+                if len(batches) == 1:
+                    owners[0].requeue(batches[0])
+                    raise
+                accepted = await self._write_one_by_one(owners, batches)
             except BaseException:
                 for logger, batch in zip(owners, batches, strict=True):
                     logger.requeue(batch)
@@ -102,10 +109,42 @@ class FeedbackFlusher:
                 if ok:
                     self.rows += len(batch.logs)
                     published.append(batch)
-                else:
-                    logger.lost = True
+                elif ok is False:
+                    logger.lost = True  # fenced: another worker owns this run now
             if published:
                 self._publish(published)
+
+    async def _write_one_by_one(
+        self, owners: list[JobLogger], batches: list[Feedback]
+    ) -> list[bool | None]:
+        """A shared write failed: keep one run's bad batch from blocking every other run.
+
+        A batch that still fails alone is put back; if the others went through, the store
+        is fine and that batch is the problem, so after a few tries it is dropped (and said).
+        """
+        results: list[bool | None] = []
+        refused: list[tuple[JobLogger, Feedback]] = []
+        for logger, batch in zip(owners, batches, strict=True):
+            try:
+                results.append((await self._write([batch]))[0])
+                self._failures.pop(id(logger), None)
+            except Exception:
+                refused.append((logger, batch))
+                results.append(None)  # not written; nothing to publish
+        if len(refused) == len(batches):
+            for logger, batch in refused:
+                logger.requeue(batch)
+            raise RuntimeError("feedback store write failed for every run")
+        for logger, batch in refused:
+            tries = self._failures.get(id(logger), 0) + 1
+            self._failures[id(logger)] = tries
+            if tries >= 3:
+                log.error("run %s: dropping %d log lines the store refuses",
+                          batch.run_id, len(batch.logs))
+                self._failures.pop(id(logger), None)
+            else:
+                logger.requeue(batch)
+        return results
 
     async def close(self) -> None:
         if self._task is not None:

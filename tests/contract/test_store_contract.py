@@ -763,7 +763,7 @@ async def test_changes_reach_other_processes(store: Store, other_store: Store) -
 
 async def _check_outbox(store: Store, follower: Store) -> None:
     start = await follower.last_event_id()
-    await create(store, "a")
+    created = await create(store, "a")
     [run] = await claim(store)
     assert await store.write_feedback([feedback(run, lines(run.id, range(1, 4)))]) == [True]
     assert await store.write_feedback([feedback(run, [], attempt=9)]) == [False]
@@ -771,6 +771,7 @@ async def _check_outbox(store: Store, follower: Store) -> None:
     assert await finish(store, run)
     events = await follower.events_after(start)
     assert [(e.run_id, e.kind, e.log_from, e.log_to) for e in events] == [
+        (created.id, "status", 0, 0),  # a new run shows up on other processes' streams
         (run.id, "feedback", 1, 3),
         (run.id, "feedback", 0, 0),
         (run.id, "status", 0, 0),
@@ -778,7 +779,7 @@ async def _check_outbox(store: Store, follower: Store) -> None:
     assert [e.id for e in events] == sorted(e.id for e in events)
     assert await follower.last_event_id() == events[-1].id
     assert await follower.events_after(events[-1].id) == []
-    assert [e.kind for e in await follower.events_after(start, limit=1)] == ["feedback"]
+    assert [e.kind for e in await follower.events_after(start, limit=1)] == ["status"]
 
 
 class Received:
@@ -823,17 +824,19 @@ async def _check_notifications(store: Store, follower: Store) -> None:
     assert await follower.events_after(0) == [] and await follower.last_event_id() == 0
     received, task = await _start_listening(follower, lambda: _pg_probe(store))
     try:
-        await create(store, "a", queue="emails")
-        await store.create_runs([new("b", queue="emails"), new("c", queue="sms")])
+        first = await create(store, "a", queue="emails")
+        more = await store.create_runs([new("b", queue="emails"), new("c", queue="sms")])
         await eventually(lambda: sorted(received.wakeups()).count("emails") == 2)
         await eventually(lambda: "sms" in received.wakeups())
         [run] = await claim(store, queues=("emails",), limit=1)
         assert await store.write_feedback([feedback(run, lines(run.id, range(1, 4)))]) == [True]
         assert await store.write_feedback([feedback(run, [], attempt=9)]) == [False]
         assert await finish(store, run)
-        await eventually(lambda: len(received.events()) >= 2)
+        await eventually(lambda: len(received.events()) >= 5)
         await asyncio.sleep(0.1)
+        new_ids = [first.id, *(c.run.id for c in more)]
         assert received.events() == [
+            *({"r": rid, "k": "status", "f": 0, "t": 0} for rid in new_ids),
             {"r": run.id, "k": "feedback", "f": 1, "t": 3},
             {"r": run.id, "k": "status", "f": 0, "t": 0},
         ]

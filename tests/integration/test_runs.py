@@ -183,3 +183,24 @@ def test_cli_run_show_and_runs(store_url: str) -> None:
     assert "Attempt 1: RuntimeError: database went away" in text.stdout
     missing = _cli(store_url, "show", "999999")
     assert missing.returncode == 2 and "run 999999 does not exist" in missing.stderr
+
+
+async def test_text_no_database_accepts_is_stored_safely(app: JobGlass) -> None:
+    """Lone surrogates and NUL would make every flush fail; they are replaced, not fatal."""
+    from jobglass import JobContext
+
+    @app.job(name="odd-text")
+    def odd_text(ctx: JobContext) -> str:
+        ctx.log.set_stage("Stage \ud800")
+        ctx.log.info("bad \udc80 and nul \x00 here", {"k": "v\ud800", "nested": ["\x00"]})
+        return "ok"
+
+    run = await app.run_job("odd-text")
+    assert run.status == RunStatus.SUCCESS
+    logs = await app.get_logs(run.id, limit=10)
+    line = next(x for x in logs if x.level == "info")
+    assert line.message == "bad \ufffd and nul \ufffd here"
+    assert line.context == {"k": "v\ufffd", "nested": ["\ufffd"]}
+    assert line.stage == "Stage \ufffd"
+    follow_up = await app.run_job("typed", {"batch_size": 1})
+    assert follow_up.status == RunStatus.SUCCESS

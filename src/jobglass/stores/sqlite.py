@@ -212,13 +212,25 @@ class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
             raise TypeError("joining the caller's transaction is supported on PostgreSQL only")
         now = time.time()
         insert, existing = self.q["insert_run"], self.q["live_run_by_job_id"]
+        event = self.q["insert_event"]
 
         def write(c: sqlite3.Connection) -> list[Created]:
             out = []
             for new in runs:
                 row = c.execute(insert, self._run_args(new, now)).fetchone()
                 if row is not None:
-                    out.append(Created(run_from_row(row, epoch_to_dt), True))
+                    created = run_from_row(row, epoch_to_dt)
+                    out.append(Created(created, True))
+                    c.execute(
+                        event,
+                        {
+                            "run_id": created.id,
+                            "kind": "status",
+                            "log_from": 0,
+                            "log_to": 0,
+                            "now": now,
+                        },
+                    )
                     continue
                 old = c.execute(existing, {"job_id": new.job_id}).fetchone()
                 out.append(Created(run_from_row(old, epoch_to_dt), False))

@@ -234,6 +234,7 @@ def _base(run: Run) -> dict[str, Any]:
         "queue": run.queue,
         "tenantId": run.tenant_id,
         "seq": run.log_seq,
+        "cancelRequested": run.cancel_requested,
         "origin": ORIGIN,
     }
 

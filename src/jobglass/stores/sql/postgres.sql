@@ -50,8 +50,18 @@ WITH ins AS (
 ), woken AS (
     SELECT pg_notify('jobglass_wakeup', q.queue)
     FROM (SELECT DISTINCT queue FROM ins WHERE status = 'QUEUED') AS q
+), announced AS (
+    -- new runs appear on every API server's stream; 80 runs a payload stays under 8000 bytes
+    SELECT pg_notify('jobglass_events', c.payload)
+    FROM (
+        SELECT json_agg(json_build_object('r', id, 'k', 'status', 'f', 0, 't', 0))::text
+            AS payload
+        FROM ins GROUP BY id / 80
+    ) AS c
 )
-SELECT ins.* FROM ins CROSS JOIN (SELECT count(*) FROM woken) AS w
+SELECT ins.* FROM ins
+CROSS JOIN (SELECT count(*) FROM woken) AS w
+CROSS JOIN (SELECT count(*) FROM announced) AS a
 ORDER BY ins.id;
 
 -- name: live_runs_by_job_ids
