@@ -331,7 +331,7 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
         echo: Callable[[LogLine], None] | None = None,
         lease_keeper: bool = False,
         ctx_hook: Callable[[Any], None] | None = None,
-        finish: Callable[[Finish], Awaitable[bool]] | None = None,
+        finish: Callable[[Finish, JobLogger], Awaitable[bool]] | None = None,
     ) -> AttemptResult:
         """Run one claimed attempt end to end: logger, handler, flush, finish."""
         definition = self.get_job(run.job_name)
@@ -352,14 +352,17 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
         keeper = asyncio.ensure_future(self._keep_lease(run, ctx)) if lease_keeper else None
         try:
             result = await runner.run_attempt(definition, run, ctx)
+        except BaseException:
+            await self.flusher.detach(logger)
+            raise
         finally:
             if keeper is not None:
                 keeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await keeper
-            await self.flusher.detach(logger)
+        # the writer flushes the logger's last lines, then stores the end of the attempt
         writer = finish or self._finish_one
-        if not logger.lost and await writer(result.finish):
+        if await writer(result.finish, logger):
             for listener in self.attempt_listeners:
                 try:
                     listener(run, result.finish, logger)
@@ -374,7 +377,10 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
             self._metrics = JobMetrics(self)
         return self._metrics
 
-    async def _finish_one(self, fin: Finish) -> bool:
+    async def _finish_one(self, fin: Finish, logger: JobLogger) -> bool:
+        await self.flusher.detach(logger)
+        if logger.lost:
+            return False
         ok = (await self.store.finish_runs([fin]))[0]
         if ok:
             self.publish_status(fin.run_id, fin.status)

@@ -47,6 +47,10 @@ class FeedbackFlusher:
                 pass
         self._loggers.pop((logger.run_id, logger.attempt), None)
 
+    def forget(self, logger: JobLogger) -> None:
+        """Stop tracking a logger whose lines the caller has just flushed."""
+        self._loggers.pop((logger.run_id, logger.attempt), None)
+
     def _nudge(self, _logger: JobLogger) -> None:
         loop = self._loop
         if loop is None:

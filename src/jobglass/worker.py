@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .context import JobContext
 from .errors import InvalidInput, NotFound
+from .feedback import JobLogger
 from .jobs import retry_delay
 from .models import Run, RunStatus
 from .runner import error_info
@@ -72,7 +73,9 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
-        self._finishes: asyncio.Queue[tuple[Finish, asyncio.Future[bool]]] = asyncio.Queue()
+        self._finishes: asyncio.Queue[tuple[Finish, JobLogger, asyncio.Future[bool]]] = (
+            asyncio.Queue()
+        )
         self._tasks: list[asyncio.Task[Any]] = []
         self.completed = 0
         self.signals = 0
@@ -188,11 +191,11 @@ class Worker:
             definition = self.app.jobs.get(run.job_name)
             if definition is None:
                 err = NotFound(f"job {run.job_name!r} is not registered in this worker")
-                await self._finish(
-                    Finish(
-                        run.id, run.attempt, RunStatus.FAILED, error=error_info(err, run.attempt)
-                    )
+                fin = Finish(
+                    run.id, run.attempt, RunStatus.FAILED, error=error_info(err, run.attempt)
                 )
+                if (await self.app.store.finish_runs([fin]))[0]:
+                    self.app.publish_status(run.id, fin.status)
                 return
             result = await self.app.execute(
                 run,
@@ -212,10 +215,10 @@ class Worker:
             self._contexts.pop(run.id, None)
             self._wake.set()
 
-    async def _finish(self, fin: Finish) -> bool:
-        """Queue the end of an attempt; the finisher writes many in one statement."""
+    async def _finish(self, fin: Finish, logger: JobLogger) -> bool:
+        """Queue the end of an attempt; the finisher writes many at once."""
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._finishes.put((fin, fut))
+        await self._finishes.put((fin, logger, fut))
         return await fut
 
     async def _finisher(self) -> None:
@@ -227,14 +230,22 @@ class Worker:
             batch = [first]
             while not self._finishes.empty() and len(batch) < FINISH_BATCH:
                 batch.append(self._finishes.get_nowait())
+            flusher = self.app.flusher
             try:
-                results = await store.finish_runs([fin for fin, _ in batch])
+                # one feedback transaction for the whole batch's last lines, then one finish
+                await flusher.flush()
+                live = [(fin, fut) for fin, logger, fut in batch if not logger.lost]
+                results = await store.finish_runs([fin for fin, _ in live]) if live else []
             except Exception as err:
-                for _, fut in batch:
+                for _, _, fut in batch:
                     if not fut.done():
                         fut.set_exception(err)
                 continue
-            for (fin, fut), ok in zip(batch, results, strict=True):
+            for _, logger, fut in batch:
+                flusher.forget(logger)
+                if logger.lost and not fut.done():
+                    fut.set_result(False)
+            for (fin, fut), ok in zip(live, results, strict=True):
                 if ok:
                     self.app.publish_status(fin.run_id, fin.status)
                 if not fut.done():
