@@ -8,12 +8,12 @@ JSONB, so they are replaced (U+FFFD) instead of failing a whole batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from ..models import RetryPolicy, Run, RunStatus
+from ..models import RetryPolicy, RunStatus
 from .base import Feedback, Finish, NewRun
 
 #: NOTIFY payloads must stay below 8000 bytes; keep a margin.
@@ -103,45 +103,6 @@ def run_columns(runs: Sequence[NewRun]) -> dict[str, list[Any]]:
         "keep_completed": [n.keep_completed for n in runs],
         "keep_failed": [n.keep_failed for n in runs],
     }
-
-
-def created_run(new: NewRun, row: Mapping[str, Any]) -> Run:
-    """The Run a fresh insert stored: the input plus what the database decided (id, times).
-
-    Equal to decoding the stored row (the contract tests check it), without reading it back.
-    """
-    running = new.start_running
-    return Run(
-        id=int(row["id"]),
-        job_name=new.job_name,
-        queue=new.queue,
-        status=RunStatus(row["status"]),
-        priority=new.priority,
-        params=dict(new.params),
-        attempt=1 if running else 0,
-        max_attempts=new.retry.attempts,
-        retry=new.retry,
-        timeout=_float(new.timeout),
-        job_id=new.job_id,
-        trigger=str(new.trigger),
-        scope=str(new.scope),
-        algorithm_version=new.algorithm_version,
-        correlation_id=new.correlation_id,
-        tenant_id=new.tenant_id,
-        user_id=new.user_id,
-        concurrency_key=new.concurrency_key,
-        run_at=utc(row["run_at"]),
-        created_at=utc(row["created_at"]),
-        started_at=utc(row["started_at"]),
-        lease_expires_at=utc(row["lease_expires_at"]),
-        worker_id=new.worker_id if running else None,
-        trace_context=dict(new.trace_context),
-        schedule_name=new.schedule_name,
-        fire_time=utc(new.fire_time),
-        next_fire_time=utc(new.next_fire_time),
-        keep_completed=new.keep_completed,
-        keep_failed=new.keep_failed,
-    )
 
 
 # -- write_feedback -------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from .base import (
 from .filters import levels_at_or_above, run_filter_sql
 from .postgres_applog import PostgresAppLogMixin
 from .postgres_schedules import PostgresScheduleMixin
-from .rows import aware, log_from_row, run_from_row
+from .rows import aware, created_run, log_from_row, run_from_row
 
 log = logging.getLogger("jobglass.stores.postgres")
 
@@ -253,7 +253,7 @@ class PostgresStore(PostgresAppLogMixin, PostgresScheduleMixin):
             row = rows[pos] if pos < len(rows) else None
             if row is not None and row["job_id"] == runs[i].job_id:
                 assert row["job_name"] == runs[i].job_name
-                out[i] = Created(pb.created_run(runs[i], row), True)
+                out[i] = Created(created_run(runs[i], row), True)
                 pos += 1
             else:
                 conflicted.append(i)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..models import LogLine, RetryPolicy, Run, RunStatus
+from .base import NewRun
 
 TimeDecoder = Callable[[Any], datetime | None]
 
@@ -88,4 +89,43 @@ def log_from_row(row: Mapping[str, Any], t: TimeDecoder) -> LogLine:
         context=from_json_text(row["context"]),
         created_at=created,
         attempt=int(row["attempt"]),
+    )
+
+
+def created_run(new: NewRun, row: Mapping[str, Any]) -> Run:
+    """The Run a fresh insert stored: the input plus what the database decided (id, times).
+
+    Equal to decoding the stored row (the contract tests check it), without reading it back.
+    """
+    running = new.start_running
+    return Run(
+        id=int(row["id"]),
+        job_name=new.job_name,
+        queue=new.queue,
+        status=RunStatus(row["status"]),
+        priority=new.priority,
+        params=dict(new.params),
+        attempt=1 if running else 0,
+        max_attempts=new.retry.attempts,
+        retry=new.retry,
+        timeout=None if new.timeout is None else float(new.timeout),
+        job_id=new.job_id,
+        trigger=str(new.trigger),
+        scope=str(new.scope),
+        algorithm_version=new.algorithm_version,
+        correlation_id=new.correlation_id,
+        tenant_id=new.tenant_id,
+        user_id=new.user_id,
+        concurrency_key=new.concurrency_key,
+        run_at=aware(row["run_at"]),
+        created_at=aware(row["created_at"]),
+        started_at=aware(row["started_at"]),
+        lease_expires_at=aware(row["lease_expires_at"]),
+        worker_id=new.worker_id if running else None,
+        trace_context=dict(new.trace_context),
+        schedule_name=new.schedule_name,
+        fire_time=aware(new.fire_time),
+        next_fire_time=aware(new.next_fire_time),
+        keep_completed=new.keep_completed,
+        keep_failed=new.keep_failed,
     )

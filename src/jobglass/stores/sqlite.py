@@ -29,7 +29,7 @@ from .base import (
     WorkerInfo,
 )
 from .filters import levels_at_or_above, run_filter_sql
-from .rows import epoch_to_dt, log_from_row, run_from_row
+from .rows import created_run, epoch_to_dt, log_from_row, run_from_row
 from .sqlite_applog import SQLiteAppLogMixin
 from .sqlite_schedules import SQLiteScheduleMixin
 
@@ -48,6 +48,10 @@ _encode = json.JSONEncoder(
 
 def _dumps(value: Any) -> str | None:
     return None if value is None else _encode(value)
+
+
+def _created_event(run_id: int, now: float) -> dict[str, Any]:
+    return {"run_id": run_id, "kind": "status", "log_from": 0, "log_to": 0, "now": now}
 
 
 def sqlite_path(url: str) -> str:
@@ -214,26 +218,53 @@ class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
         insert, existing = self.q["insert_run"], self.q["live_run_by_job_id"]
         event = self.q["insert_event"]
 
+        def stored(new: NewRun, run_id: int, args: dict[str, Any]) -> Created:
+            return Created(
+                created_run(
+                    new,
+                    {
+                        "id": run_id,
+                        "status": args["status"],
+                        "run_at": epoch_to_dt(args["run_at"]),
+                        "created_at": epoch_to_dt(now),
+                        "started_at": epoch_to_dt(args["started_at"]),
+                        "lease_expires_at": epoch_to_dt(args["lease_expires_at"]),
+                    },
+                ),
+                True,
+            )
+
         def write(c: sqlite3.Connection) -> list[Created]:
-            out = []
+            out: list[Created] = []
+            plain: list[tuple[NewRun, dict[str, Any]]] = []
+
+            def insert_plain() -> None:
+                # no job_id, so no conflict is possible: one executemany; inside this write
+                # transaction AUTOINCREMENT ids are consecutive, ending at last_insert_rowid()
+                if not plain:
+                    return
+                rows = [args for _, args in plain]
+                c.executemany(insert.replace("RETURNING id", ""), rows)
+                last = int(c.execute("SELECT last_insert_rowid()").fetchone()[0])
+                first = last - len(plain) + 1
+                out.extend(stored(new, first + i, args) for i, (new, args) in enumerate(plain))
+                c.executemany(event, [_created_event(first + i, now) for i in range(len(plain))])
+                plain.clear()
+
             for new in runs:
-                row = c.execute(insert, self._run_args(new, now)).fetchone()
+                args = self._run_args(new, now)
+                if new.job_id is None:
+                    plain.append((new, args))
+                    continue
+                insert_plain()
+                row = c.execute(insert, args).fetchone()
                 if row is not None:
-                    created = run_from_row(row, epoch_to_dt)
-                    out.append(Created(created, True))
-                    c.execute(
-                        event,
-                        {
-                            "run_id": created.id,
-                            "kind": "status",
-                            "log_from": 0,
-                            "log_to": 0,
-                            "now": now,
-                        },
-                    )
+                    out.append(stored(new, int(row[0]), args))
+                    c.execute(event, _created_event(int(row[0]), now))
                     continue
                 old = c.execute(existing, {"job_id": new.job_id}).fetchone()
                 out.append(Created(run_from_row(old, epoch_to_dt), False))
+            insert_plain()
             return out
 
         return await self._write(write)

@@ -14,7 +14,7 @@ INSERT INTO runs (
 )
 ON CONFLICT (job_id) WHERE job_id IS NOT NULL AND status IN ('QUEUED', 'RETRYING', 'RUNNING')
 DO NOTHING
-RETURNING *;
+RETURNING id;
 
 -- name: live_run_by_job_id
 SELECT * FROM runs
