@@ -50,8 +50,10 @@ class Settings:
             file_values = dotenv_values(env_file)
         for f in fields(cls):
             env_name = ENV_PREFIX + f.name.upper()
-            if overrides and f.name in overrides and (
-                overrides[f.name] is not None or "None" in str(f.type)
+            if (
+                overrides
+                and f.name in overrides
+                and (overrides[f.name] is not None or "None" in str(f.type))
             ):
                 values[f.name] = _convert(f.name, overrides[f.name], f.type, None)
             elif env_name in os.environ:

@@ -194,8 +194,8 @@ class JobLogger:
                 return self._clean_slow(context)
             ok = safe_keys.get(key)
             if ok is None:
-                ok = safe_keys[key] = type(key) is str and key.isascii() and not is_sensitive(
-                    key, self._sensitive
+                ok = safe_keys[key] = (
+                    type(key) is str and key.isascii() and not is_sensitive(key, self._sensitive)
                 )
             if not ok:
                 return self._clean_slow(context)

@@ -143,8 +143,9 @@ class FeedbackFlusher:
             tries = self._failures.get(id(logger), 0) + 1
             self._failures[id(logger)] = tries
             if tries >= 3:
-                log.error("run %s: dropping %d log lines the store refuses",
-                          batch.run_id, len(batch.logs))
+                log.error(
+                    "run %s: dropping %d log lines the store refuses", batch.run_id, len(batch.logs)
+                )
                 self._failures.pop(id(logger), None)
             else:
                 logger.requeue(batch)

@@ -50,7 +50,7 @@ class TestRun:
     def stages(self) -> list[str]:
         prefix = "Starting: "
         return [
-            line.message[len(prefix):]
+            line.message[len(prefix) :]
             for line in self.logs
             if line.level == "milestone" and line.message.startswith(prefix)
         ]
@@ -87,8 +87,14 @@ async def run_test_job(
     checked = definition.validate_params(params)
     logger = JobLogger(run_id, definition.name, attempt=attempt)
     ctx = JobContext(
-        run_id=run_id, job_name=definition.name, log=logger, attempt=attempt, params=checked,
-        tenant_id=tenant_id, user_id=user_id, correlation_id=correlation_id,
+        run_id=run_id,
+        job_name=definition.name,
+        log=logger,
+        attempt=attempt,
+        params=checked,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        correlation_id=correlation_id,
         trigger="MANUAL",
     )
     func: Any = definition.func

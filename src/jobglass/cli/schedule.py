@@ -71,7 +71,6 @@ def register(sub: Sub) -> None:
     p.set_defaults(func=cmd_cron)
 
 
-
 async def cmd_scheduler(args: argparse.Namespace) -> int:
     from ..scheduler import Scheduler
 

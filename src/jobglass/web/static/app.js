@@ -5,6 +5,7 @@ import { detailPage } from "./detail.js";
 import { clear, h, parseHash, setText } from "./dom.js";
 import { enqueuePage } from "./enqueue.js";
 import { hub } from "./hub.js";
+import { logsPage } from "./logs.js";
 import { queuesPage } from "./queues.js";
 import { runsPage } from "./runs.js";
 import { schedulesPage } from "./schedules.js";
@@ -115,8 +116,10 @@ const ROUTES = {
   queues: (root) => queuesPage(root),
   schedules: (root) => schedulesPage(root),
   enqueue: (root, path, query) => enqueuePage(root, query),
+  logs: (root, path, query) => logsPage(root, query),
 };
-const TITLES = { runs: "Runs", queues: "Queues", schedules: "Schedules", enqueue: "Enqueue" };
+const TITLES = { runs: "Runs", queues: "Queues", schedules: "Schedules", enqueue: "Enqueue",
+  logs: "Logs" };
 
 function route() {
   if (!auth.token) {
