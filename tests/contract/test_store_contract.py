@@ -133,6 +133,10 @@ def raw_execute(url: str, sql: str) -> None:
             pg.execute(sql)
 
 
+#: PostgreSQL-only capabilities run on PostgreSQL alone (no sqlite variant that would skip).
+ONLY_POSTGRES = pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+
+
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
     s = open_store(Settings(database_url=store_url))
@@ -844,12 +848,9 @@ async def _check_notifications(store: Store, follower: Store) -> None:
         await _stop(task)
 
 
-# -- PostgreSQL-only capabilities (skipped where the backend has no such thing) ---------------
+# -- PostgreSQL-only capabilities ------------------------------------------------------------
 
 
-def need_postgres(store: Store) -> None:
-    if not store.pushes_events:
-        pytest.skip("PostgreSQL capability")
 
 
 async def test_create_runs_joins_the_callers_transaction(store: Store) -> None:
@@ -877,10 +878,10 @@ async def test_create_runs_joins_the_callers_transaction(store: Store) -> None:
         await _stop(task)
 
 
+@ONLY_POSTGRES
 async def test_listen_reconnects_after_a_lost_connection(
     store: Store, store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    need_postgres(store)
     received, task = await _start_listening(store, lambda: _pg_probe(store))
     try:
         raw_execute(
@@ -896,10 +897,10 @@ async def test_listen_reconnects_after_a_lost_connection(
         await _stop(task)
 
 
+@ONLY_POSTGRES
 async def test_listen_checks_its_connection_when_quiet(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    need_postgres(store)
     monkeypatch.setattr(f"{type(store).__module__}.LISTEN_PING", 0.05)
     received, task = await _start_listening(store, lambda: _pg_probe(store))
     try:
@@ -911,8 +912,8 @@ async def test_listen_checks_its_connection_when_quiet(
         await _stop(task)
 
 
+@ONLY_POSTGRES
 async def test_listen_survives_a_failing_handler(store: Store) -> None:
-    need_postgres(store)
     calls: list[str] = []
 
     def handler(channel: str, payload: str) -> None:
@@ -933,8 +934,8 @@ async def test_listen_survives_a_failing_handler(store: Store) -> None:
         await _stop(task)
 
 
+@ONLY_POSTGRES
 async def test_big_feedback_batch_splits_notify_payloads(store: Store) -> None:
-    need_postgres(store)
     await store.create_runs([new(f"r{i}") for i in range(400)])
     runs = await claim(store, limit=400)
     assert len(runs) == 400
@@ -950,9 +951,9 @@ async def test_big_feedback_batch_splits_notify_payloads(store: Store) -> None:
         await _stop(task)
 
 
+@ONLY_POSTGRES
 async def test_claim_race_on_a_concurrency_key_is_retried(store: Store, store_url: str) -> None:
     """Another claimer takes a key between our check and our update: no error, no double run."""
-    need_postgres(store)
     import psycopg
 
     first = await create(store, "first", concurrency_key="k")

@@ -50,6 +50,21 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else _encode(value)
 
 
+def _stored_run(new: NewRun, run_id: int, args: dict[str, Any], now: float) -> Run:
+    """The Run an insert stored, from its input: no read-back."""
+    return created_run(
+        new,
+        {
+            "id": run_id,
+            "status": args["status"],
+            "run_at": epoch_to_dt(args["run_at"]),
+            "created_at": epoch_to_dt(now),
+            "started_at": epoch_to_dt(args["started_at"]),
+            "lease_expires_at": epoch_to_dt(args["lease_expires_at"]),
+        },
+    )
+
+
 def _created_event(run_id: int, now: float) -> dict[str, Any]:
     return {"run_id": run_id, "kind": "status", "log_from": 0, "log_to": 0, "now": now}
 
@@ -211,28 +226,21 @@ class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
             "keep_failed": new.keep_failed,
         }
 
+    def _insert_run(self, c: sqlite3.Connection, new: NewRun, now: float) -> Run | None:
+        """Insert one run (None: a live run holds its job_id) and announce it to followers."""
+        args = self._run_args(new, now)
+        row = c.execute(self.q["insert_run"], args).fetchone()
+        if row is None:
+            return None
+        c.execute(self.q["insert_event"], _created_event(int(row[0]), now))
+        return _stored_run(new, int(row[0]), args, now)
+
     async def create_runs(self, runs: Sequence[NewRun], *, conn: Any = None) -> list[Created]:
         if conn is not None:
             raise TypeError("joining the caller's transaction is supported on PostgreSQL only")
         now = time.time()
         insert, existing = self.q["insert_run"], self.q["live_run_by_job_id"]
         event = self.q["insert_event"]
-
-        def stored(new: NewRun, run_id: int, args: dict[str, Any]) -> Created:
-            return Created(
-                created_run(
-                    new,
-                    {
-                        "id": run_id,
-                        "status": args["status"],
-                        "run_at": epoch_to_dt(args["run_at"]),
-                        "created_at": epoch_to_dt(now),
-                        "started_at": epoch_to_dt(args["started_at"]),
-                        "lease_expires_at": epoch_to_dt(args["lease_expires_at"]),
-                    },
-                ),
-                True,
-            )
 
         def write(c: sqlite3.Connection) -> list[Created]:
             out: list[Created] = []
@@ -247,20 +255,21 @@ class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
                 c.executemany(insert.replace("RETURNING id", ""), rows)
                 last = int(c.execute("SELECT last_insert_rowid()").fetchone()[0])
                 first = last - len(plain) + 1
-                out.extend(stored(new, first + i, args) for i, (new, args) in enumerate(plain))
+                out.extend(
+                    Created(_stored_run(new, first + i, args, now), True)
+                    for i, (new, args) in enumerate(plain)
+                )
                 c.executemany(event, [_created_event(first + i, now) for i in range(len(plain))])
                 plain.clear()
 
             for new in runs:
-                args = self._run_args(new, now)
                 if new.job_id is None:
-                    plain.append((new, args))
+                    plain.append((new, self._run_args(new, now)))
                     continue
                 insert_plain()
-                row = c.execute(insert, args).fetchone()
-                if row is not None:
-                    out.append(stored(new, int(row[0]), args))
-                    c.execute(event, _created_event(int(row[0]), now))
+                run = self._insert_run(c, new, now)
+                if run is not None:
+                    out.append(Created(run, True))
                     continue
                 old = c.execute(existing, {"job_id": new.job_id}).fetchone()
                 out.append(Created(run_from_row(old, epoch_to_dt), False))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..models import Run
 from ..scheduler import ClaimedFire, FireBatch, FireRecord, Schedule, ScheduleSync
 from .base import NewRun
-from .rows import epoch_to_dt, run_from_row
+from .rows import epoch_to_dt
 
 T = TypeVar("T")
 #: fire times are whole seconds; stored REALs compare within this
@@ -58,7 +58,7 @@ class SQLiteScheduleMixin:
 
         async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
         async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-        def _run_args(self, new: NewRun, now: float) -> dict[str, Any]: ...
+        def _insert_run(self, c: sqlite3.Connection, new: NewRun, now: float) -> Run | None: ...
 
     async def sync_schedules(self, sync: ScheduleSync) -> None:
         now = sync.now.timestamp()
@@ -126,9 +126,8 @@ class SQLiteScheduleMixin:
                     continue
                 run = None
                 if fire.run is not None:
-                    row = c.execute(q["insert_run"], self._run_args(fire.run, now)).fetchone()
-                    assert row is not None, "a scheduled run has no job_id to collide on"
-                    run = run_from_row(row, epoch_to_dt)
+                    run = self._insert_run(c, fire.run, now)
+                    assert run is not None, "a scheduled run has no job_id to collide on"
                     c.execute(q["set_fire_run"], {**key, "run_id": run.id})
                     c.execute(q["record_schedule_run"], {**key, "run_id": run.id})
                 out.append(ClaimedFire(fire, run))
@@ -174,9 +173,8 @@ class SQLiteScheduleMixin:
         q = self.q
 
         def write(c: sqlite3.Connection) -> Run:
-            row = c.execute(q["insert_run"], self._run_args(new, time.time())).fetchone()
-            assert row is not None, "a triggered run has no job_id to collide on"
-            run = run_from_row(row, epoch_to_dt)
+            run = self._insert_run(c, new, time.time())
+            assert run is not None, "a triggered run has no job_id to collide on"
             c.execute(q["record_schedule_run"], {"name": name, "run_id": run.id, "fire_time": None})
             return run
 
