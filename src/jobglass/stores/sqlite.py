@@ -341,22 +341,15 @@ class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
                     accepted.append(False)
                     continue
                 if fb.logs:
+                    enc = _encode  # hot loop: unpack the LogLine tuples, no attribute lookups
                     c.executemany(
                         q["insert_log"],
                         [
-                            (
-                                line.run_id,
-                                line.seq,
-                                line.attempt,
-                                line.level,
-                                line.stage,
-                                line.message,
-                                _dumps(line.context),
-                                line.created_at.timestamp(),
-                            )
-                            for line in fb.logs
+                            (rid, seq, att, lvl, stg, msg, None if ctx is None else enc(ctx),
+                             at.timestamp())
+                            for rid, seq, lvl, stg, msg, ctx, at, att in fb.logs
                         ],
-                    )
+                    )  # fmt: skip
                 first = fb.logs[0].seq if fb.logs else 0
                 c.execute(
                     q["insert_event"],
