@@ -21,17 +21,16 @@ from .base import (
     Event,
     Feedback,
     Finish,
-    Heartbeat,
     NewRun,
     Notify,
     Retention,
     RunFilter,
-    WorkerInfo,
 )
 from .filters import levels_at_or_above, run_filter_sql
 from .rows import created_run, epoch_to_dt, log_from_row, run_from_row
 from .sqlite_applog import SQLiteAppLogMixin
 from .sqlite_schedules import SQLiteScheduleMixin
+from .sqlite_workers import SQLiteWorkerMixin
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
@@ -78,7 +77,7 @@ def sqlite_path(url: str) -> str:
     return url
 
 
-class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
+class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
     """Writes go through one connection on one thread (SQLite has one writer anyway)."""
 
     pushes_events = False
@@ -489,63 +488,6 @@ class SQLiteStore(SQLiteAppLogMixin, SQLiteScheduleMixin):
             return True
 
         return await self._write(write)
-
-    # -- workers ----------------------------------------------------------------------------
-
-    async def upsert_worker(self, worker: WorkerInfo) -> None:
-        args = {
-            "id": worker.id,
-            "hostname": worker.hostname,
-            "pid": worker.pid,
-            "queues": json.dumps(worker.queues),
-            "concurrency": worker.concurrency,
-            "now": time.time(),
-        }
-        await self._write(lambda c: c.execute(self.q["upsert_worker"], args))
-
-    async def heartbeat(
-        self, worker_id: str, runs: Sequence[tuple[int, int]], lease_seconds: float
-    ) -> Heartbeat:
-        q = self.q
-
-        def write(c: sqlite3.Connection) -> Heartbeat:
-            now = time.time()
-            c.execute(q["touch_worker"], {"id": worker_id, "now": now})
-            cancel, lost = set(), set()
-            for run_id, attempt in runs:
-                row = c.execute(
-                    q["renew_lease"],
-                    {"run_id": run_id, "attempt": attempt, "lease_until": now + lease_seconds},
-                ).fetchone()
-                if row is None:
-                    lost.add(run_id)
-                elif row["cancel_requested"]:
-                    cancel.add(run_id)
-            return Heartbeat(frozenset(cancel), frozenset(lost))
-
-        return await self._write(write)
-
-    async def remove_worker(self, worker_id: str) -> None:
-        await self._write(lambda c: c.execute(self.q["remove_worker"], {"id": worker_id}))
-
-    async def list_workers(self, stale_after: float) -> list[WorkerInfo]:
-        def read(c: sqlite3.Connection) -> list[WorkerInfo]:
-            rows = c.execute(self.q["list_workers"], {"since": time.time() - stale_after})
-            return [
-                WorkerInfo(
-                    id=r["id"],
-                    hostname=r["hostname"],
-                    pid=r["pid"],
-                    queues=json.loads(r["queues"]),
-                    concurrency=r["concurrency"],
-                    started_at=epoch_to_dt(r["started_at"]),
-                    heartbeat_at=epoch_to_dt(r["heartbeat_at"]),
-                    running=r["running"],
-                )
-                for r in rows
-            ]
-
-        return await self._read(read)
 
     async def queue_stats(self) -> dict[str, dict[str, Any]]:
         def read(c: sqlite3.Connection) -> dict[str, dict[str, Any]]:
