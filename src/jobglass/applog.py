@@ -26,6 +26,7 @@ from .applog_app import AppLogMixin
 from .applog_hub import AppLogHub
 from .errors import InvalidInput, JobCancelled
 from .observe.context import current_correlation_id, current_user_id
+from .observe.logging import logging_middleware
 from .observe.redact import redact
 from .observe.request import RequestContextConfig, extract_logging_context, extract_request_context
 from .stores.applog_types import (
@@ -277,6 +278,7 @@ class AppLogger:
         action: str | None = None,
         resource: str | None = None,
         data: Any = None,
+        to_logging: bool = True,
     ) -> None:
         hub = self._hub
         ctx = self._context
@@ -299,7 +301,7 @@ class AppLogger:
         record = AppLogRecord(kind, time.time(), level, text, action, resource, common, data, ctx)
         hub.append(record)
         levelno = _PY_LEVELS[level] if level is not None else logging.INFO
-        if pylog.isEnabledFor(levelno):
+        if to_logging and pylog.isEnabledFor(levelno):
             _to_logging(levelno, record)
 
 
@@ -356,7 +358,10 @@ async def job_log_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
         "userId": ctx.user_id,
         "attempt": ctx.attempt,
     }
-    logger.info("Job started", fields)
+    # the seed 004 start/finish lines already reach Python logging (logging_middleware):
+    # these job-processor records go to the app-log store only, not to logging twice
+    quiet = logging_middleware in app.middleware
+    logger._emit(APP, "info", "Job started", fields, to_logging=not quiet)
     started = time.monotonic()
     token = _current.set(logger.with_context(jobId=fields["jobId"], jobType=ctx.job_name))
     try:
@@ -366,12 +371,19 @@ async def job_log_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
         failure = {**fields, "durationMs": elapsed, "errorType": type(err).__name__}
         if isinstance(err, asyncio.CancelledError | JobCancelled):
             reason = ctx.cancel_reason or str(err) or "cancelled"
-            logger.warning("Job cancelled", {**failure, "error": reason})
+            logger._emit(
+                APP, "warning", "Job cancelled", {**failure, "error": reason}, to_logging=not quiet
+            )
         else:
-            logger.error("Job failed", {**failure, "error": str(err) or type(err).__name__})
+            error = str(err) or type(err).__name__
+            logger._emit(
+                APP, "error", "Job failed", {**failure, "error": error}, to_logging=not quiet
+            )
         raise
     finally:
         _current.reset(token)
     elapsed = round((time.monotonic() - started) * 1000)
-    logger.info("Job completed", {**fields, "durationMs": elapsed})
+    logger._emit(
+        APP, "info", "Job completed", {**fields, "durationMs": elapsed}, to_logging=not quiet
+    )
     return result
