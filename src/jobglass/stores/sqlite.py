@@ -34,6 +34,7 @@ from .sqlite_workers import SQLiteWorkerMixin
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
+LOG_ROWS_PER_INSERT = 100  # x 8 columns stays far below SQLite's bound-parameter limit
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -86,6 +87,12 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
         self.url = url
         self.path = sqlite_path(url)
         self.q = queries.load("sqlite")
+        one = "(?, ?, ?, ?, ?, ?, ?, ?)"
+        self._insert_log_many = self.q["insert_log"].replace(
+            one, ", ".join([one] * LOG_ROWS_PER_INSERT)
+        )
+        if self._insert_log_many == self.q["insert_log"]:
+            raise RuntimeError("sqlite.sql insert_log must end with VALUES " + one)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="jobglass-sqlite-w")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="jobglass-sqlite-r")
         self._wconn: sqlite3.Connection | None = None
@@ -312,6 +319,16 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
 
         return await self._write(claim)
 
+    def _insert_logs(self, c: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Log rows 100 to a statement (multi-row VALUES: ~1.5x executemany's rate)."""
+        full = len(rows) - len(rows) % LOG_ROWS_PER_INSERT
+        many = self._insert_log_many
+        for start in range(0, full, LOG_ROWS_PER_INSERT):
+            chunk = rows[start : start + LOG_ROWS_PER_INSERT]
+            c.execute(many, [value for row in chunk for value in row])
+        if full < len(rows):
+            c.executemany(self.q["insert_log"], rows[full:])
+
     async def write_feedback(self, batches: Sequence[Feedback]) -> list[bool]:
         q = self.q
 
@@ -341,8 +358,8 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
                     continue
                 if fb.logs:
                     enc = _encode  # hot loop: unpack the LogLine tuples, no attribute lookups
-                    c.executemany(
-                        q["insert_log"],
+                    self._insert_logs(
+                        c,
                         [
                             (rid, seq, att, lvl, stg, msg, None if ctx is None else enc(ctx),
                              at.timestamp())
