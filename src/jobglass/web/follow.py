@@ -202,7 +202,9 @@ class ChangeFollower:
                 high = max(change.high, run.log_seq)
                 logs = await _fetch_logs(store, run_id, change.low, high)
             events: list[dict[str, Any]] = []
-            for kind in change.kinds:
+            # both events carry the run as it is now: lines first, then the (latest) status, so
+            # a client never sees a run finish before the lines that led there
+            for kind in sorted(change.kinds, key=lambda k: k != "feedback"):
                 if kind == "feedback":
                     events.append(feedback_event(run, logs))
                 else:
