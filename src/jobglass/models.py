@@ -237,7 +237,11 @@ def _pct(run: Run) -> int | None:
 
 
 class LogLine(NamedTuple):
-    """One row of a run's log; `seq` is per run and shared with the live stream."""
+    """One row of a run's log; `seq` is per run and shared with the live stream.
+
+    The time is kept as epoch seconds (`at`): a log call is cheaper without a datetime, and
+    both stores write numbers; `created_at` gives the aware datetime.
+    """
 
     run_id: int
     seq: int
@@ -245,8 +249,12 @@ class LogLine(NamedTuple):
     stage: str | None
     message: str
     context: dict[str, Any] | None
-    created_at: datetime
+    at: float
     attempt: int = 1
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self.at, UTC)
 
     def to_json(self) -> dict[str, Any]:
         """Seed 001 'Get Logs' row."""

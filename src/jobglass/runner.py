@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import json
 import time
@@ -20,6 +19,7 @@ from .feedback import JobLogger
 from .jobs import BaseJob, JobDefinition, retry_delay
 from .models import Run, RunStatus, iso
 from .stores.base import Finish
+from .watchdog import watchdog
 
 if TYPE_CHECKING:
     from .app import JobGlass
@@ -144,38 +144,12 @@ class AttemptRunner:
             return await nxt()
 
         task = asyncio.ensure_future(through_middleware())
-        watcher = asyncio.ensure_future(self._watch(ctx, task, run.timeout))
+        dog = watchdog()
+        dog.watch(ctx, task, run.timeout)
         try:
             return await task
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-
-    async def _watch(
-        self, ctx: JobContext, task: asyncio.Future[Any], timeout: float | None
-    ) -> None:
-        """Hard stops: a lost lease, the timeout, or shutdown cancel the handler's task.
-
-        A cancel requested by a user is cooperative (`ctx.cancelled`) until the timeout.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not task.done():
-            await asyncio.sleep(0.05)
-            hard = False
-            if ctx.log.lost:
-                ctx.cancel_reason = "lease lost"
-                hard = True
-            elif deadline is not None and time.monotonic() >= deadline:
-                if not ctx.cancelled:
-                    ctx.cancel_reason = "timeout"
-                hard = True
-            elif ctx.cancel_reason == "shutdown":
-                hard = True
-            if hard:
-                ctx._cancel.set()
-                task.cancel()
-                return
+            dog.forget(task)
 
     def _decide(
         self, definition: JobDefinition, run: Run, ctx: JobContext, error: BaseException | None

@@ -44,6 +44,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def epoch() -> float:
+    """A log line's time (LogLine keeps epoch seconds)."""
+    return now().timestamp()
+
+
 def ago(seconds: float) -> datetime:
     return now() - timedelta(seconds=seconds)
 
@@ -88,7 +93,7 @@ async def finished_run(
 
 def lines(run_id: int, seqs: range, attempt: int = 1, level: str = "info") -> list[LogLine]:
     return [
-        LogLine(run_id, seq, level, "stage", f"line {seq}", {"seq": seq}, now(), attempt)
+        LogLine(run_id, seq, level, "stage", f"line {seq}", {"seq": seq}, epoch(), attempt)
         for seq in seqs
     ]
 
@@ -428,7 +433,7 @@ async def test_log_reads_level_threshold_after_and_limit(store: Store) -> None:
     [run] = await claim(store)
     levels = ["debug", "info", "milestone", "warning", "error", "info", "error"]
     logs = [
-        LogLine(run.id, seq, level, None, f"{level} {seq}", None, now(), 1)
+        LogLine(run.id, seq, level, None, f"{level} {seq}", None, epoch(), 1)
         for seq, level in enumerate(levels, start=1)
     ]
     assert await store.write_feedback([feedback(run, logs)]) == [True]
@@ -449,13 +454,16 @@ async def test_log_context_and_text_round_trip(store: Store) -> None:
     [run] = await claim(store)
     context = {"user": {"id": 7, "tags": ["a", "b"]}, "ratio": 0.25, "ok": True, "none": None}
     logs = [
-        LogLine(run.id, 1, "info", "Stage \u00e9", "quote ' and \\ and %s %(x)s", context, now()),
-        LogLine(run.id, 2, "warning", None, "plain", None, now()),
+        LogLine(run.id, 1, "info", "Stage \u00e9", "quote ' and \\ and %s %(x)s", context, epoch()),
+        LogLine(run.id, 2, "warning", None, "plain", None, epoch()),
     ]
     assert await store.write_feedback([feedback(run, logs)]) == [True]
     got = await store.get_logs(run.id, min_level=None, limit=10, after=None)
     assert got[0].message == "quote ' and \\ and %s %(x)s" and got[0].stage == "Stage \u00e9"
     assert got[0].context == context and got[1].context is None
+    for sent, stored in zip(logs, got, strict=True):  # the time survives to the microsecond
+        assert abs(stored.at - sent.at) < 1e-5
+        assert abs((stored.created_at - sent.created_at).total_seconds()) < 1e-5
 
 
 # -- finish, retry, cancel, requeue, delete --------------------------------------------------

@@ -16,15 +16,15 @@ STORES = Path(queries.__file__).parent
 
 #: Where the two backends differ in shape, not just in dialect.
 SQLITE_ONLY = {
-    # one writer: runs are inserted, claimed, updated and finished one statement per run
+    # one writer: runs are inserted and updated one statement per run; claimed and finished a
+    # batch a statement, as on PostgreSQL
     "insert_run": "PostgreSQL: insert_runs (one statement per batch)",
     "live_run_by_job_id": "PostgreSQL: live_runs_by_job_ids",
     "claim_candidates": "PostgreSQL: claim_runs (one CTE with SKIP LOCKED)",
     "running_concurrency_keys": "PostgreSQL: inside claim_runs",
-    "claim_run": "PostgreSQL: inside claim_runs",
     "update_feedback": "PostgreSQL: write_feedback (update, logs and NOTIFY in one statement)",
     "insert_log": "PostgreSQL: inside write_feedback",
-    "finish_run": "PostgreSQL: finish_runs (UPDATE ... FROM a recordset)",
+    "insert_status_events": "PostgreSQL: NOTIFY inside finish_runs",
     "renew_lease": "PostgreSQL: renew_leases (UPDATE ... FROM unnest)",
     # the change outbox other processes poll; PostgreSQL pushes by NOTIFY instead
     "insert_event": "PostgreSQL: NOTIFY (notify_events, or inside the writing statement)",
@@ -38,9 +38,7 @@ SQLITE_ONLY = {
 POSTGRES_ONLY = {
     "insert_runs": "batch form of insert_run",
     "live_runs_by_job_ids": "batch form of live_run_by_job_id",
-    "claim_runs": "claim_candidates + running_concurrency_keys + claim_run in one statement",
     "write_feedback": "update_feedback + insert_log + events in one statement",
-    "finish_runs": "batch form of finish_run",
     "renew_leases": "batch form of renew_lease",
     "delete_runs": "prune deletes in batches (SQLite: delete_run per run)",
     "notify_events": "NOTIFY jobglass_events (SQLite: insert_event)",

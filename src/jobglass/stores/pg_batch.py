@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from ..json_codec import compact
 from ..models import RetryPolicy, RunStatus
 from .base import Feedback, Finish, NewRun
 
@@ -38,14 +39,11 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps(**kw) builds one per call
-
-
 def dumps(value: Any) -> str:
     """Compact JSON that PostgreSQL accepts (no \\u0000 escapes)."""
-    text = _ENCODER.encode(value)
+    text = compact(value)
     if "\\u0000" in text:
-        text = _ENCODER.encode(_scrub(value))
+        text = compact(_scrub(value))
     return text
 
 
@@ -161,8 +159,7 @@ def feedback_params(batches: Sequence[Feedback]) -> dict[str, Any]:
             cols["stage"].append(text(line.stage))
             cols["message"].append(text(line.message))
             cols["context"].append(dumps_or_none(line.context))
-            at = line.created_at
-            cols["created_at"].append(at if at.tzinfo is not None else at.astimezone(UTC))
+            cols["created_at"].append(line.at)
     return {"batches": list(merged.values()), **cols}
 
 

@@ -325,7 +325,7 @@ class PostgresStore(PostgresAppLogMixin, PostgresScheduleMixin):
             "levels": levels_at_or_above(min_level),
             "limit": limit,
         }
-        return [log_from_row(r, aware) for r in await self._one("get_logs", args)]
+        return [log_from_row(r) for r in await self._one("get_logs", args)]
 
     async def list_runs(self, flt: RunFilter) -> list[Run]:
         # SQLite's LIKE ignores ASCII case; ILIKE keeps the text search the same here.

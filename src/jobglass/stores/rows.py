@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from ..models import LogLine, RetryPolicy, Run, RunStatus
@@ -21,10 +22,30 @@ def aware(value: Any) -> datetime | None:
     return value if value is None else value.astimezone(UTC)
 
 
+_decode = json.JSONDecoder().decode  # json.loads checks its input's type on every call
+_EMPTY: dict[str, Callable[[], Any]] = {"{}": dict, "[]": list, "null": lambda: None}
+
+
 def from_json_text(value: Any) -> Any:
+    """A JSON column (SQLite keeps text, PostgreSQL's jsonb arrives decoded)."""
     if value is None or not isinstance(value, str | bytes):
         return value
-    return json.loads(value)
+    empty = _EMPTY.get(value) if type(value) is str else None  # most runs' outcome, errors...
+    if empty is not None:
+        return empty()
+    return _decode(value) if type(value) is str else json.loads(value)
+
+
+@lru_cache(maxsize=256)
+def _retry_policy(text: str) -> RetryPolicy:
+    return RetryPolicy.from_json(_decode(text))
+
+
+def retry_from(value: Any) -> RetryPolicy:
+    """Runs of a job share a few policies: decode each text once."""
+    if type(value) is str:
+        return _retry_policy(value)
+    return RetryPolicy.from_json(from_json_text(value))
 
 
 def run_from_row(row: Mapping[str, Any], t: TimeDecoder) -> Run:
@@ -38,7 +59,7 @@ def run_from_row(row: Mapping[str, Any], t: TimeDecoder) -> Run:
         params=j(row["params"]) or {},
         attempt=int(row["attempt"]),
         max_attempts=int(row["max_attempts"]),
-        retry=RetryPolicy.from_json(j(row["retry"])),
+        retry=retry_from(row["retry"]),
         timeout=row["timeout"],
         job_id=row["job_id"],
         trigger=row["trigger"],
@@ -77,9 +98,8 @@ def run_from_row(row: Mapping[str, Any], t: TimeDecoder) -> Run:
     )
 
 
-def log_from_row(row: Mapping[str, Any], t: TimeDecoder) -> LogLine:
-    created = t(row["created_at"])
-    assert created is not None
+def log_from_row(row: Mapping[str, Any]) -> LogLine:
+    """A stored log row; its `created_at` as epoch seconds (SQLite REAL, PostgreSQL float8)."""
     return LogLine(
         run_id=int(row["run_id"]),
         seq=int(row["seq"]),
@@ -87,7 +107,7 @@ def log_from_row(row: Mapping[str, Any], t: TimeDecoder) -> LogLine:
         stage=row["stage"],
         message=row["message"],
         context=from_json_text(row["context"]),
-        created_at=created,
+        at=float(row["created_at"]),
         attempt=int(row["attempt"]),
     )
 

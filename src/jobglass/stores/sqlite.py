@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import SchemaTooNew
+from ..json_codec import compact
 from ..models import LogLine, Run, RunStatus
 from . import queries
 from .base import (
@@ -41,9 +42,7 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-_encode = json.JSONEncoder(
-    separators=(",", ":")
-).encode  # one encoder: json.dumps makes one per call
+_encode = compact
 
 
 def _dumps(value: Any) -> str | None:
@@ -291,31 +290,34 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
             now = time.time()
             cands = c.execute(
                 q["claim_candidates"],
-                {"queues": json.dumps(list(params.queues)), "now": now, "limit": params.limit},
+                {"queues": _encode(list(params.queues)), "now": now, "limit": params.limit},
             ).fetchall()
             if not cands:
                 return []
             keys = {r["concurrency_key"] for r in cands if r["concurrency_key"] is not None}
             busy: set[str] = set()
             if keys:
-                rows = c.execute(q["running_concurrency_keys"], {"keys": json.dumps(list(keys))})
-                busy = {r[0] for r in rows}
-            claimed = []
-            args = {
-                "worker_id": params.worker_id,
-                "now": now,
-                "lease_until": now + params.lease_seconds,
-            }
+                running = c.execute(q["running_concurrency_keys"], {"keys": _encode(list(keys))})
+                busy = {r[0] for r in running}
+            order: dict[int, int] = {}  # id -> position: priority order, as selected
             for cand in cands:
                 key = cand["concurrency_key"]
                 if key is not None:
                     if key in busy:
                         continue
                     busy.add(key)
-                row = c.execute(q["claim_run"], {**args, "id": cand["id"]}).fetchone()
-                if row is not None:
-                    claimed.append(run_from_row(row, epoch_to_dt))
-            return claimed
+                order[cand["id"]] = len(order)
+            rows = c.execute(
+                q["claim_runs"],
+                {
+                    "ids": _encode(list(order)),
+                    "worker_id": params.worker_id,
+                    "now": now,
+                    "lease_until": now + params.lease_seconds,
+                },
+            ).fetchall()
+            rows.sort(key=lambda r: order[r["id"]])
+            return [run_from_row(r, epoch_to_dt) for r in rows]
 
         return await self._write(claim)
 
@@ -347,7 +349,7 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
                         "progress_total": fb.progress_total,
                         "entity_type": fb.entity_type,
                         "progress_message": fb.progress_message,
-                        "outcome": json.dumps(fb.outcome),
+                        "outcome": _encode(fb.outcome),
                         "has_warnings": int(fb.has_warnings),
                         "log_seq": last_seq,
                         "summary": fb.summary,
@@ -361,8 +363,7 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
                     self._insert_logs(
                         c,
                         [
-                            (rid, seq, att, lvl, stg, msg, None if ctx is None else enc(ctx),
-                             at.timestamp())
+                            (rid, seq, att, lvl, stg, msg, None if ctx is None else enc(ctx), at)
                             for rid, seq, lvl, stg, msg, ctx, at, att in fb.logs
                         ],
                     )  # fmt: skip
@@ -387,35 +388,33 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
 
         def write(c: sqlite3.Connection) -> list[bool]:
             now = time.time()
-            done = []
-            for f in finishes:
+            first: dict[tuple[int, int], int] = {}  # a repeat in one call is refused
+            batch = []
+            for i, f in enumerate(finishes):
+                if first.setdefault((f.run_id, f.attempt), i) != i:
+                    continue
                 final = f.status != RunStatus.RETRYING
-                row = c.execute(
-                    q["finish_run"],
-                    {
-                        "run_id": f.run_id,
-                        "attempt": f.attempt,
-                        "status": str(f.status),
-                        "result": _dumps(f.result),
-                        "error": _dumps(f.error),
-                        "finished_at": now if final else None,
-                        "duration_ms": f.duration_ms,
-                        "retry_at": _ts(f.retry_at),
-                    },
-                ).fetchone()
-                done.append(row is not None)
-                if row is not None:
-                    c.execute(
-                        q["insert_event"],
-                        {
-                            "run_id": f.run_id,
-                            "kind": "status",
-                            "log_from": 0,
-                            "log_to": 0,
-                            "now": now,
-                        },
+                batch.append(
+                    (
+                        f.run_id,
+                        f.attempt,
+                        str(f.status),
+                        _dumps(f.result),
+                        _dumps(f.error),
+                        now if final else None,
+                        f.duration_ms,
+                        _ts(f.retry_at),
                     )
-            return done
+                )
+            if not batch:
+                return [False] * len(finishes)
+            rows = c.execute(q["finish_runs"], {"batch": _encode(batch)}).fetchall()
+            won = {(int(r[0]), int(r[1])) for r in rows}
+            if won:
+                ids = sorted(run_id for run_id, _ in won)
+                c.execute(q["insert_status_events"], {"run_ids": _encode(ids), "now": now})
+            keys = [(f.run_id, f.attempt) for f in finishes]
+            return [first[key] == i and key in won for i, key in enumerate(keys)]
 
         return await self._write(write)
 
@@ -444,7 +443,7 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
         }
 
         def read(c: sqlite3.Connection) -> list[LogLine]:
-            return [log_from_row(r, epoch_to_dt) for r in c.execute(self.q["get_logs"], args)]
+            return [log_from_row(r) for r in c.execute(self.q["get_logs"], args)]
 
         return await self._read(read)
 

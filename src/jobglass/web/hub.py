@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..events import Event, EventBus, Matcher, Subscription
+from ..json_codec import compact_encoder
 from ..models import RunStatus
 from .follow import ORIGIN, ChangeFollower
 
@@ -33,8 +33,8 @@ LOCAL_WINDOW = 30.0  # seconds a run counts as executed in this process after it
 JSON_KEY = "_json"  # the hub's serialized text of an event, shared by all its clients
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+dumps = compact_encoder(default=str, ensure_ascii=False)
+"""An event's text, built once per event and shared by all clients."""
 
 
 @dataclass

@@ -139,11 +139,11 @@ WITH b AS (
 ), logs AS (
     INSERT INTO run_logs (run_id, seq, attempt, level, stage, message, context, created_at)
     SELECT l.run_id, l.seq, l.attempt, l.level, l.stage, l.message, l.context::jsonb,
-        l.created_at
+        to_timestamp(l.created_at)
     FROM unnest(
         %(run_id)b::bigint[], %(fence)b::integer[], %(seq)b::bigint[], %(attempt)b::integer[],
         %(level)b::text[], %(stage)b::text[], %(message)b::text[], %(context)b::text[],
-        %(created_at)b::timestamptz[]
+        %(created_at)b::float8[]
     ) AS l(run_id, fence, seq, attempt, level, stage, message, context, created_at)
     JOIN upd ON upd.id = l.run_id AND upd.attempt = l.fence
     ORDER BY l.run_id, l.seq
@@ -211,7 +211,10 @@ WHERE status = 'RUNNING' AND lease_expires_at < now();
 SELECT * FROM runs WHERE id = %(id)s;
 
 -- name: get_logs
-SELECT * FROM run_logs
+-- created_at as epoch seconds: LogLine keeps a number
+SELECT run_id, seq, attempt, level, stage, message, context,
+    extract(epoch FROM created_at)::float8 AS created_at
+FROM run_logs
 WHERE run_id = %(run_id)s AND seq > %(after)s AND level = ANY(%(levels)b::text[])
 ORDER BY seq
 LIMIT %(limit)s;

@@ -34,11 +34,12 @@ LIMIT :limit;
 SELECT concurrency_key FROM runs
 WHERE status = 'RUNNING' AND concurrency_key IN (SELECT value FROM json_each(:keys));
 
--- name: claim_run
+-- name: claim_runs
+-- The whole batch in one statement (RETURNING order is unspecified: the caller sorts).
 UPDATE runs SET
     status = 'RUNNING', attempt = attempt + 1, worker_id = :worker_id,
     lease_expires_at = :lease_until, started_at = :now, cancel_requested = 0
-WHERE id = :id AND status IN ('QUEUED', 'RETRYING')
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status IN ('QUEUED', 'RETRYING')
 RETURNING *;
 
 -- name: update_feedback
@@ -58,15 +59,33 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 INSERT INTO events (run_id, kind, log_from, log_to, created_at)
 VALUES (:run_id, :kind, :log_from, :log_to, :now);
 
--- name: finish_run
+-- name: finish_runs
+-- A batch of fenced finishes in one statement: :batch is a JSON array of
+-- [run_id, attempt, status, result, error, finished_at, duration_ms, retry_at] (result and
+-- error as JSON text), at most one per (run_id, attempt). Returns the attempts that ended.
+-- The batch is the outer loop and each run found by its key (`+` keeps the status index out).
+WITH f AS MATERIALIZED (
+    SELECT json_extract(value, '$[0]') AS run_id, json_extract(value, '$[1]') AS attempt,
+        json_extract(value, '$[2]') AS status, json_extract(value, '$[3]') AS result,
+        json_extract(value, '$[4]') AS error, json_extract(value, '$[5]') AS finished_at,
+        json_extract(value, '$[6]') AS duration_ms, json_extract(value, '$[7]') AS retry_at
+    FROM json_each(:batch)
+)
 UPDATE runs SET
-    status = :status, result = :result, error = COALESCE(:error, error),
-    errors = CASE WHEN :error IS NULL THEN errors ELSE json_insert(errors, '$[#]', json(:error)) END,
-    finished_at = :finished_at, duration_ms = :duration_ms, run_at = COALESCE(:retry_at, run_at),
-    lease_expires_at = NULL, worker_id = CASE WHEN :status = 'RETRYING' THEN NULL ELSE worker_id END,
+    status = f.status, result = f.result, error = COALESCE(f.error, runs.error),
+    errors = CASE WHEN f.error IS NULL THEN runs.errors
+        ELSE json_insert(runs.errors, '$[#]', json(f.error)) END,
+    finished_at = f.finished_at, duration_ms = f.duration_ms,
+    run_at = COALESCE(f.retry_at, runs.run_at), lease_expires_at = NULL,
+    worker_id = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE runs.worker_id END,
     cancel_requested = 0
-WHERE id = :run_id AND attempt = :attempt AND status = 'RUNNING'
-RETURNING id;
+FROM f
+WHERE runs.id = f.run_id AND runs.attempt = f.attempt AND +runs.status = 'RUNNING'
+RETURNING runs.id, runs.attempt;
+
+-- name: insert_status_events
+INSERT INTO events (run_id, kind, log_from, log_to, created_at)
+SELECT value, 'status', 0, 0, :now FROM json_each(:run_ids);
 
 -- name: expired_runs
 SELECT * FROM runs INDEXED BY runs_running_lease

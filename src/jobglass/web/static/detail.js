@@ -252,10 +252,16 @@ export function detailPage(root, runId) {
     }
   }, 200);
 
+  /** After missed events: the log lines and any stage lines among them. */
+  function catchUp() {
+    logView.catchUp().catch(() => {});
+    timeline.load(runId).then(() => run && !destroyed && timeline.render(run)).catch(() => {});
+  }
+
   function onEvent(evt) {
     if (evt.type === "snapshot" || evt.type === "resync") {
       if (evt.run) applyRun(evt.run);
-      if (evt.type === "resync") logView.catchUp().catch(() => {});
+      if (evt.type === "resync") catchUp();
       return;
     }
     if (evt.type === "logs") {
@@ -298,7 +304,7 @@ export function detailPage(root, runId) {
       onEvent,
       onGap: () => {
         refetch();
-        logView.catchUp().catch(() => {});
+        catchUp();
       },
       onRefused: (code, reason) => {
         say(code === 4404 ? `Run #${runId} no longer exists.` : `Live updates refused: ${reason}`,
@@ -314,7 +320,10 @@ export function detailPage(root, runId) {
       const data = await api(`jobs/${encodeURIComponent(runId)}`);
       if (destroyed) return;
       applyRun(data.run);
-      await Promise.all([logView.load(data.run.logSeq), timeline.load(runId)]);
+      // In this order: the stream resumes after the log view's last line, so the timeline
+      // must hold every stage line up to it (loaded in parallel, a line could fall between).
+      await logView.load(data.run.logSeq);
+      await timeline.load(runId);
       if (destroyed) return;
       timeline.render(run);
       openStream();
