@@ -70,6 +70,9 @@ class Worker:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{id(self) & 0xFFFFFF:06x}"
         self._active: dict[int, tuple[Run, asyncio.Task[Any], JobContext | None]] = {}
         self._contexts: dict[int, JobContext] = {}
+        #: runs whose handler has returned and whose end is being written: their slot is free
+        #: (the next claim need not wait for a commit), their lease still renewed
+        self._finishing: set[int] = set()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
@@ -154,7 +157,7 @@ class Worker:
     async def _claim_loop(self, poll: float) -> None:
         store = self.app.store
         while not self._stopping.is_set():
-            free = self.concurrency - len(self._active)
+            free = self._free_slots()
             claimed: list[Run] = []
             if free > 0:
                 self._wake.clear()
@@ -179,8 +182,13 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), poll)
             # Busy: give the runs ending around now a moment, so that one claim refills many
             # slots instead of one claim per finished run. An idle worker claims at once.
-            if self._active and self.concurrency - len(self._active) < self._refill:
+            if self._active and self._free_slots() < self._refill:
                 await asyncio.sleep(REFILL_WAIT)
+
+    def _free_slots(self) -> int:
+        """Handlers that may start now; at most `concurrency` more ends waiting to be written."""
+        running = len(self._active) - len(self._finishing)
+        return min(self.concurrency - running, 2 * self.concurrency - len(self._active))
 
     def _start(self, run: Run) -> None:
         task = asyncio.create_task(self._execute(run), name=f"jobglass-run-{run.id}")
@@ -212,12 +220,16 @@ class Worker:
             log.exception("run %s: unexpected worker error", run.id)
         finally:
             self._active.pop(run.id, None)
+            self._finishing.discard(run.id)
             self._contexts.pop(run.id, None)
             self._wake.set()
 
     async def _finish(self, fin: Finish, logger: JobLogger) -> bool:
-        """Queue the end of an attempt; the finisher writes many at once."""
+        """Queue the end of an attempt; the finisher writes many at once. The slot is free
+        from here: claiming more runs overlaps with this write instead of waiting for it."""
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._finishing.add(fin.run_id)
+        self._wake.set()
         await self._finishes.put((fin, logger, fut))
         return await fut
 
