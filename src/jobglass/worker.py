@@ -130,8 +130,8 @@ class Worker:
         if self._scheduler is not None:
             scheduling = asyncio.create_task(self._scheduler.run(), name="jobglass-scheduler")
             self._tasks.append(scheduling)
-        if store.pushes_events:
-            self._tasks.append(asyncio.create_task(store.listen(self._notified)))
+        # PostgreSQL: LISTEN; SQLite: a watch on the file's commits (wake-ups only)
+        self._tasks.append(asyncio.create_task(store.listen(self._notified)))
         log.info(
             "worker %s started: queues=%s concurrency=%d", self.id, self.queues, self.concurrency
         )

@@ -31,6 +31,7 @@ from .filters import levels_at_or_above, run_filter_sql
 from .rows import created_run, epoch_to_dt, log_from_row, run_from_row
 from .sqlite_applog import SQLiteAppLogMixin
 from .sqlite_schedules import SQLiteScheduleMixin
+from .sqlite_wakeup import watch_commits
 from .sqlite_workers import SQLiteWorkerMixin
 
 T = TypeVar("T")
@@ -589,8 +590,10 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
         return await self._read(lambda c: int(c.execute(self.q["last_event_id"]).fetchone()[0]))
 
     async def listen(self, channel_handler: Notify) -> None:
-        """SQLite has no notifications; followers poll `events_after`."""
-        return None
+        """Wake-ups only, from outside commits (followers poll `events_after` for events)."""
+        if self.path in ("", ":memory:"):
+            return
+        await watch_commits(self.path, channel_handler)
 
 
 def _statements(sql: str) -> list[str]:
