@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from .feedback import JobLogger
 from .stores.base import Feedback
@@ -50,6 +50,19 @@ class FeedbackFlusher:
     def forget(self, logger: JobLogger) -> None:
         """Stop tracking a logger whose lines the caller has just flushed."""
         self._loggers.pop((logger.run_id, logger.attempt), None)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """No flush meanwhile (one in flight is waited for): the caller drains some loggers
+        and writes their batches itself, e.g. with the ends of their attempts."""
+        async with self._lock:
+            yield
+
+    def written(self, batches: Sequence[Feedback]) -> None:
+        """Batches the caller wrote itself: counted and published as a flush does."""
+        if batches:
+            self.rows += sum(len(b.logs) for b in batches)
+            self._publish(batches)
 
     def _nudge(self, _logger: JobLogger) -> None:
         loop = self._loop

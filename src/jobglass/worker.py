@@ -18,7 +18,7 @@ from .feedback import JobLogger
 from .jobs import retry_delay
 from .models import Run, RunStatus
 from .runner import error_info
-from .stores.base import ClaimParams, Finish, WorkerInfo
+from .stores.base import ClaimParams, Feedback, Finish, WorkerInfo
 
 if TYPE_CHECKING:
     from .app import JobGlass
@@ -234,7 +234,6 @@ class Worker:
         return await fut
 
     async def _finisher(self) -> None:
-        store = self.app.store
         while True:
             first = await self._finishes.get()
             if self._finishes.qsize() < FINISH_BATCH and len(self._active) > 1:
@@ -243,11 +242,9 @@ class Worker:
             while not self._finishes.empty() and len(batch) < FINISH_BATCH:
                 batch.append(self._finishes.get_nowait())
             flusher = self.app.flusher
+            live = [(fin, logger, fut) for fin, logger, fut in batch if not logger.lost]
             try:
-                # one feedback transaction for the whole batch's last lines, then one finish
-                await flusher.flush()
-                live = [(fin, fut) for fin, logger, fut in batch if not logger.lost]
-                results = await store.finish_runs([fin for fin, _ in live]) if live else []
+                results = await self._write_ends([(fin, logger) for fin, logger, _ in live])
             except Exception as err:
                 for _, _, fut in batch:
                     if not fut.done():
@@ -257,11 +254,38 @@ class Worker:
                 flusher.forget(logger)
                 if logger.lost and not fut.done():
                     fut.set_result(False)
-            for (fin, fut), ok in zip(live, results, strict=True):
+            for (fin, _, fut), ok in zip(live, results, strict=True):
                 if ok:
                     self.app.publish_status(fin.run_id, fin.status)
                 if not fut.done():
                     fut.set_result(ok)
+
+    async def _write_ends(self, ends: list[tuple[Finish, JobLogger]]) -> list[bool]:
+        """The attempts' last lines and state and their ends, in one transaction. If that
+        fails, the lines go through the flusher (which isolates a batch the store refuses)
+        and the ends alone after them."""
+        if not ends:
+            return []
+        store, flusher = self.app.store, self.app.flusher
+        fins = [fin for fin, _ in ends]
+        last: list[tuple[JobLogger, Feedback]] = []
+        try:
+            async with flusher.exclusive():
+                for _, logger in ends:
+                    if (fb := logger.drain()) is not None:
+                        last.append((logger, fb))
+                results = await store.finish_runs(fins, [fb for _, fb in last])
+        except BaseException as err:
+            for logger, fb in last:
+                logger.requeue(fb)
+            if not last or not isinstance(err, Exception):
+                raise
+            log.warning("writing %d ends with their last lines failed; apart", len(fins))
+            await flusher.flush()
+            return await store.finish_runs(fins)
+        ended = {(f.run_id, f.attempt) for f, ok in zip(fins, results, strict=True) if ok}
+        flusher.written([fb for _, fb in last if (fb.run_id, fb.attempt) in ended])
+        return results
 
     async def _heartbeat(self) -> None:
         """Renew leases and pick up cancel requests from any process, about twice a second."""

@@ -492,6 +492,31 @@ async def test_finish_is_fenced_and_records_outcome(store: Store) -> None:
     assert await store.finish_runs([]) == []
 
 
+async def test_finish_with_last_feedback_is_one_fenced_write(store: Store) -> None:
+    await create(store, "a")
+    await create(store, "b")
+    ra, rb = await claim(store)
+    last_a = feedback(ra, lines(ra.id, range(1, 3)), summary="Completed in 1s", stage="Done")
+    stale_b = feedback(rb, lines(rb.id, range(1, 2)), attempt=rb.attempt + 1)  # not its attempt
+    out = await store.finish_runs(
+        [
+            Finish(ra.id, ra.attempt, RunStatus.SUCCESS, result=1, duration_ms=3),
+            Finish(rb.id, rb.attempt + 1, RunStatus.SUCCESS),  # fenced out
+        ],
+        [last_a, stale_b],
+    )
+    assert out == [True, False]
+    a, b = await store.get_run(ra.id), await store.get_run(rb.id)
+    assert a is not None and b is not None
+    assert a.status == RunStatus.SUCCESS and a.result == 1 and a.summary == "Completed in 1s"
+    assert a.stage == "Done" and a.progress_current == 5 and a.outcome == {"synced": 5}
+    assert a.log_seq == 2
+    logs = await store.get_logs(ra.id, min_level=None, limit=10, after=None)
+    assert [x.seq for x in logs] == [1, 2]
+    assert b.status == RunStatus.RUNNING and b.log_seq == 0 and b.stage is None
+    assert await store.get_logs(rb.id, min_level=None, limit=10, after=None) == []
+
+
 async def test_retrying_run_is_claimable_again_at_retry_at(store: Store) -> None:
     await create(store, "later", retry=RetryPolicy(attempts=3))
     await create(store, "soon", retry=RetryPolicy(attempts=3))

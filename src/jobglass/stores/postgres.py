@@ -293,18 +293,31 @@ class PostgresStore(PostgresAppLogMixin, PostgresScheduleMixin):
         their events (NOTIFY, several only past 80 runs)."""
         if not batches:
             return []
-        args = pb.feedback_params(batches)
-        args["batches"] = Jsonb(args["batches"], dumps=pb.dumps)
-        rows = await self._one("write_feedback", args)
+        rows = await self._one("write_feedback", self._feedback_args(batches))
         accepted = {(int(r["id"]), int(r["attempt"])) for r in rows}
         return [(fb.run_id, fb.attempt) in accepted for fb in batches]
 
-    async def finish_runs(self, finishes: Sequence[Finish]) -> list[bool]:
-        """One fenced UPDATE for the batch with its NOTIFY; per-item result in input order."""
+    @staticmethod
+    def _feedback_args(batches: Sequence[Feedback]) -> dict[str, Any]:
+        args = pb.feedback_params(batches)
+        args["batches"] = Jsonb(args["batches"], dumps=pb.dumps)
+        return args
+
+    async def finish_runs(
+        self, finishes: Sequence[Finish], feedback: Sequence[Feedback] = ()
+    ) -> list[bool]:
+        """One fenced UPDATE for the batch with its NOTIFY; per-item result in input order.
+        With `feedback` (the attempts' last lines and state), both in one transaction."""
         if not finishes:
             return []
         records = pb.finish_records(finishes)
-        rows = await self._one("finish_runs", {"finishes": Jsonb(records, dumps=pb.dumps)})
+        args = {"finishes": Jsonb(records, dumps=pb.dumps)}
+        if not feedback:
+            rows = await self._one("finish_runs", args)
+        else:
+            async with self._tx() as conn:
+                await self._fetch(conn, "write_feedback", self._feedback_args(feedback))
+                rows = await self._fetch(conn, "finish_runs", args)
         done = {int(r["i"]) for r in rows}
         return [i in done for i in range(len(finishes))]
 

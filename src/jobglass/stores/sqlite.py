@@ -333,91 +333,98 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
             c.executemany(self.q["insert_log"], rows[full:])
 
     async def write_feedback(self, batches: Sequence[Feedback]) -> list[bool]:
-        q = self.q
+        return await self._write(lambda c: self._write_feedback(c, batches, time.time()))
 
+    def _write_feedback(
+        self, c: sqlite3.Connection, batches: Sequence[Feedback], now: float
+    ) -> list[bool]:
+        q = self.q
+        accepted = []
+        for fb in batches:
+            last_seq = fb.logs[-1].seq if fb.logs else 0
+            row = c.execute(
+                q["update_feedback"],
+                {
+                    "run_id": fb.run_id,
+                    "attempt": fb.attempt,
+                    "stage": fb.stage,
+                    "progress_current": fb.progress_current,
+                    "progress_total": fb.progress_total,
+                    "entity_type": fb.entity_type,
+                    "progress_message": fb.progress_message,
+                    "outcome": _encode(fb.outcome),
+                    "has_warnings": int(fb.has_warnings),
+                    "log_seq": last_seq,
+                    "summary": fb.summary,
+                },
+            ).fetchone()
+            if row is None:
+                accepted.append(False)
+                continue
+            if fb.logs:
+                enc = _encode  # hot loop: unpack the LogLine tuples, no attribute lookups
+                self._insert_logs(
+                    c,
+                    [
+                        (rid, seq, att, lvl, stg, msg, None if ctx is None else enc(ctx), at)
+                        for rid, seq, lvl, stg, msg, ctx, at, att in fb.logs
+                    ],
+                )  # fmt: skip
+            first = fb.logs[0].seq if fb.logs else 0
+            c.execute(
+                q["insert_event"],
+                {
+                    "run_id": fb.run_id,
+                    "kind": "feedback",
+                    "log_from": first,
+                    "log_to": last_seq,
+                    "now": now,
+                },
+            )
+            accepted.append(True)
+        return accepted
+
+    async def finish_runs(
+        self, finishes: Sequence[Finish], feedback: Sequence[Feedback] = ()
+    ) -> list[bool]:
         def write(c: sqlite3.Connection) -> list[bool]:
             now = time.time()
-            accepted = []
-            for fb in batches:
-                last_seq = fb.logs[-1].seq if fb.logs else 0
-                row = c.execute(
-                    q["update_feedback"],
-                    {
-                        "run_id": fb.run_id,
-                        "attempt": fb.attempt,
-                        "stage": fb.stage,
-                        "progress_current": fb.progress_current,
-                        "progress_total": fb.progress_total,
-                        "entity_type": fb.entity_type,
-                        "progress_message": fb.progress_message,
-                        "outcome": _encode(fb.outcome),
-                        "has_warnings": int(fb.has_warnings),
-                        "log_seq": last_seq,
-                        "summary": fb.summary,
-                    },
-                ).fetchone()
-                if row is None:
-                    accepted.append(False)
-                    continue
-                if fb.logs:
-                    enc = _encode  # hot loop: unpack the LogLine tuples, no attribute lookups
-                    self._insert_logs(
-                        c,
-                        [
-                            (rid, seq, att, lvl, stg, msg, None if ctx is None else enc(ctx), at)
-                            for rid, seq, lvl, stg, msg, ctx, at, att in fb.logs
-                        ],
-                    )  # fmt: skip
-                first = fb.logs[0].seq if fb.logs else 0
-                c.execute(
-                    q["insert_event"],
-                    {
-                        "run_id": fb.run_id,
-                        "kind": "feedback",
-                        "log_from": first,
-                        "log_to": last_seq,
-                        "now": now,
-                    },
-                )
-                accepted.append(True)
-            return accepted
+            if feedback:
+                self._write_feedback(c, feedback, now)
+            return self._finish_runs(c, finishes, now)
 
         return await self._write(write)
 
-    async def finish_runs(self, finishes: Sequence[Finish]) -> list[bool]:
-        q = self.q
-
-        def write(c: sqlite3.Connection) -> list[bool]:
-            now = time.time()
-            first: dict[tuple[int, int], int] = {}  # a repeat in one call is refused
-            batch = []
-            for i, f in enumerate(finishes):
-                if first.setdefault((f.run_id, f.attempt), i) != i:
-                    continue
-                final = f.status != RunStatus.RETRYING
-                batch.append(
-                    (
-                        f.run_id,
-                        f.attempt,
-                        str(f.status),
-                        _dumps(f.result),
-                        _dumps(f.error),
-                        now if final else None,
-                        f.duration_ms,
-                        _ts(f.retry_at),
-                    )
+    def _finish_runs(
+        self, c: sqlite3.Connection, finishes: Sequence[Finish], now: float
+    ) -> list[bool]:
+        first: dict[tuple[int, int], int] = {}  # a repeat in one call is refused
+        batch = []
+        for i, f in enumerate(finishes):
+            if first.setdefault((f.run_id, f.attempt), i) != i:
+                continue
+            final = f.status != RunStatus.RETRYING
+            batch.append(
+                (
+                    f.run_id,
+                    f.attempt,
+                    str(f.status),
+                    _dumps(f.result),
+                    _dumps(f.error),
+                    now if final else None,
+                    f.duration_ms,
+                    _ts(f.retry_at),
                 )
-            if not batch:
-                return [False] * len(finishes)
-            rows = c.execute(q["finish_runs"], {"batch": _encode(batch)}).fetchall()
-            won = {(int(r[0]), int(r[1])) for r in rows}
-            if won:
-                ids = sorted(run_id for run_id, _ in won)
-                c.execute(q["insert_status_events"], {"run_ids": _encode(ids), "now": now})
-            keys = [(f.run_id, f.attempt) for f in finishes]
-            return [first[key] == i and key in won for i, key in enumerate(keys)]
-
-        return await self._write(write)
+            )
+        if not batch:
+            return [False] * len(finishes)
+        rows = c.execute(self.q["finish_runs"], {"batch": _encode(batch)}).fetchall()
+        won = {(int(r[0]), int(r[1])) for r in rows}
+        if won:
+            ids = sorted(run_id for run_id, _ in won)
+            c.execute(self.q["insert_status_events"], {"run_ids": _encode(ids), "now": now})
+        keys = [(f.run_id, f.attempt) for f in finishes]
+        return [first[key] == i and key in won for i, key in enumerate(keys)]
 
     async def reclaim_expired(self) -> list[Run]:
         def read(c: sqlite3.Connection) -> list[Run]:
