@@ -5,7 +5,11 @@
 
 1. Throughput: 4 threads share one configured `app.log` and log `--records` lines in total
    (request fields, indexed context, a small context dict); the clock stops when the last
-   line is committed. Printed as records persisted per second (target >= 50,000/s on PG).
+   line is committed. Printed as records persisted per second (target >= 50,000/s on PG),
+   with the CPU each record cost this process (the logging threads and the writer) and, on
+   Linux with a local server, the PostgreSQL backends of the scratch database: CPU per
+   record stays comparable when a busy machine makes the rate noisy. `--repeat N` runs
+   it N times (fresh database each time) and prints the median too.
 2. Latency: `--rows` records (default 1,000,000, ~10 per correlation id) are bulk-loaded
    through the store's batch insert, then `app.query_logs(correlation_id=...)` is timed for
    `--queries` random ids: p50/p99 (target p99 < 20 ms).
@@ -55,7 +59,34 @@ def database(backend: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def throughput(url: str, records: int) -> float:
+def _server_cpu(database_name: str) -> float | None:
+    """CPU seconds used so far by the local PostgreSQL processes serving `database_name`
+    (Linux /proc, same machine), or None when that cannot be read."""
+    proc = "/proc"
+    if not os.path.isdir(proc):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"{proc}/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if cmdline.startswith(b"postgres") and database_name.encode() in cmdline:
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+async def throughput(url: str, records: int) -> tuple[float, float, float | None]:
+    """Records persisted per second, and CPU microseconds per record: this process, and
+    the PostgreSQL server (None for SQLite or when unknown)."""
+    database_name = urlsplit(url).path.lstrip("/") if url.startswith("postgres") else ""
     async with JobGlass(url) as app:
         base = (
             app.log.with_context(service="bench")
@@ -72,12 +103,19 @@ async def throughput(url: str, records: int) -> float:
         loop = asyncio.get_running_loop()
         app.log  # noqa: B018 - create the hub on this loop before the threads log
         app.app_logs.start()
+        server = _server_cpu(database_name) if database_name else None
+        cpu = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(loop.run_in_executor(None, writer, i) for i in range(THREADS)))
         await app.log.flush()
         elapsed = time.perf_counter() - started
-        assert app.app_logs.written == per_thread * THREADS, app.app_logs.written
-        return per_thread * THREADS / elapsed
+        cpu = time.process_time() - cpu
+        if server is not None:
+            after = _server_cpu(database_name)
+            server = None if after is None else after - server
+        total = per_thread * THREADS
+        assert app.app_logs.written == total, app.app_logs.written
+        return total / elapsed, cpu / total * 1e6, None if server is None else server / total * 1e6
 
 
 def synthetic(n: int, now: float, correlations: int) -> AppLogRecord:
@@ -138,12 +176,23 @@ async def main() -> int:
     parser.add_argument("--records", type=int, default=400_000, help="lines for throughput")
     parser.add_argument("--rows", type=int, default=1_000_000, help="stored rows for latency")
     parser.add_argument("--queries", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=1, help="throughput runs per backend")
     args = parser.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        with database(backend) as url:
-            rate = await throughput(url, args.records)
-            print(f"{backend:8} write: {rate:>10,.0f} records/s persisted ({THREADS} threads)")
+        rates = []
+        for _ in range(max(1, args.repeat)):
+            with database(backend) as url:
+                rate, cpu_us, server_us = await throughput(url, args.records)
+            rates.append(rate)
+            server = "" if server_us is None else f", server {server_us:.1f} µs"
+            print(
+                f"{backend:8} write: {rate:>10,.0f} records/s persisted ({THREADS} threads);"
+                f" CPU per record: this process {cpu_us:.1f} µs{server}",
+                flush=True,
+            )
+        if len(rates) > 1:
+            print(f"{backend:8} write: median {statistics.median(rates):,.0f} records/s")
         with database(backend) as url:
             load_rate, p50, p99 = await latency(url, args.rows, args.queries)
             print(

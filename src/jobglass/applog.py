@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .applog_app import AppLogMixin
 from .applog_hub import AppLogHub
 from .errors import InvalidInput, JobCancelled
+from .json_codec import compact_encoder
 from .observe.context import current_correlation_id, current_user_id
 from .observe.logging import logging_middleware
 from .observe.redact import redact
@@ -42,6 +43,7 @@ from .stores.applog_types import (
     USER_AT,
     AppLogRecord,
     make_common,
+    new_record,
 )
 
 if TYPE_CHECKING:
@@ -75,6 +77,11 @@ _CAMEL_INDEXED = {
 }
 
 _INT_LIMIT = 2**63 - 1
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_now = time.time
+#: Contexts are redacted copies (cycles already broken), so no circular-reference check.
+_json = compact_encoder(default=str)
+_UNSET: Any = object()
 
 _current: contextvars.ContextVar[AppLogger | None] = contextvars.ContextVar(
     "jobglass_app_logger", default=None
@@ -122,12 +129,13 @@ def _cached_request_context(request: object) -> dict[str, Any] | None:
 class AppLogger:
     """Immutable: each chain method returns a new logger; terminals append one record."""
 
-    __slots__ = ("_common", "_context", "_fields", "_hub")
+    __slots__ = ("_common", "_context", "_context_json", "_fields", "_hub")
 
     _hub: AppLogHub
     _fields: dict[str, Any]
     _common: tuple[Any, ...]
     _context: dict[str, Any] | None
+    _context_json: str | dict[str, Any] | None  # `_context` encoded, on first use
 
     def __init__(
         self,
@@ -140,6 +148,7 @@ class AppLogger:
         object.__setattr__(self, "_fields", fields)
         object.__setattr__(self, "_common", make_common(fields) if fields else NO_COMMON)
         object.__setattr__(self, "_context", context or None)
+        object.__setattr__(self, "_context_json", _UNSET)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("AppLogger is immutable: chain methods return a new logger")
@@ -241,23 +250,23 @@ class AppLogger:
     # -- terminals ------------------------------------------------------------------------------
 
     def debug(self, message: str, context: Mapping[str, Any] | None = None) -> None:
-        self._emit(APP, "debug", message, context)
+        self._line("debug", logging.DEBUG, message, context)
 
     def info(self, message: str, context: Mapping[str, Any] | None = None) -> None:
-        self._emit(APP, "info", message, context)
+        self._line("info", logging.INFO, message, context)
 
     def warning(self, message: str, context: Mapping[str, Any] | None = None) -> None:
-        self._emit(APP, "warning", message, context)
+        self._line("warning", logging.WARNING, message, context)
 
     warn = warning
 
     def error(self, message: str, context: Mapping[str, Any] | None = None) -> None:
-        self._emit(APP, "error", message, context)
+        self._line("error", logging.ERROR, message, context)
 
     def log(self, level: str, message: str, context: Mapping[str, Any] | None = None) -> None:
         if level not in _PY_LEVELS:
             raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(APP_LEVELS)}")
-        self._emit(APP, level, message, context)
+        self._line(level, _PY_LEVELS[level], message, context)
 
     def audit(self, action: str, resource: str, data: Any = None) -> None:
         """Record an audit event (`post.created` on `posts`); `data` is redacted too."""
@@ -268,6 +277,74 @@ class AppLogger:
     async def flush(self) -> None:
         """Persist every record logged so far (by any logger of this app)."""
         await self._hub.flush()
+
+    def _own_json(self) -> str | dict[str, Any] | None:
+        """The logger's own context as JSON text, encoded once (a benign race: two threads
+        may both encode it)."""
+        encoded = self._context_json
+        if encoded is _UNSET:
+            encoded = _json_or_dict(self._context)
+            object.__setattr__(self, "_context_json", encoded)
+        return encoded
+
+    def _line(
+        self, level: str, levelno: int, message: str, context: Mapping[str, Any] | None
+    ) -> None:
+        """An application line: `_emit`'s hot path, inlined for the common case (a flat
+        context of plain values with known-safe keys, request fields already bound).
+
+        The record's context is buffered as JSON text, encoded here once (see applog_hub
+        for why the buffer holds no dicts); the caller's dict may change afterwards."""
+        hub = self._hub
+        ctx = self._context
+        if context:
+            if (
+                type(context) is dict
+                and hub._safe_keys.issuperset(context)
+                and _SCALARS.issuperset(map(type, context.values()))
+            ):  # `hub.clean`'s fast path: plain values cannot fail to encode
+                if ctx:
+                    ctx = {**ctx, **context}
+                    encoded: str | dict[str, Any] | None = _json_or_dict(ctx)
+                else:
+                    ctx = context
+                    encoded = _json(ctx)
+            else:
+                clean = hub.clean(context)
+                ctx = {**ctx, **clean} if ctx else clean
+                encoded = _json_or_dict(ctx)
+        else:
+            encoded = self._context_json
+            if encoded is _UNSET:
+                encoded = self._own_json()
+        common = self._common
+        if common[USER_AT] is None or common[CORRELATION_AT] is None:
+            common = _ambient(common)
+        # an `AppLogRecord` as a plain tuple: see applog_hub
+        row = (
+            APP,
+            _now(),
+            level,
+            message if type(message) is str else _text(message),
+            None,
+            None,
+            common,
+            None,
+            encoded,
+            None,
+        )
+        buffer = hub._buffer  # hub.append, inlined
+        if len(buffer) < hub.max_buffered:
+            buffer.append(row)
+            if len(buffer) >= hub._wake_at:
+                hub._nudge()
+        else:
+            hub._drop()
+        if pylog.isEnabledFor(levelno):
+            if ctx is context and ctx is not None:
+                ctx = dict(ctx)  # the caller's own dict: logging handlers may keep it
+            record = (APP, row[1], level, row[3], None, None, common, None, ctx, None)
+            _to_logging(levelno, new_record(record))
 
     def _emit(
         self,
@@ -288,21 +365,63 @@ class AppLogger:
         if data is not None:
             data = redact(data, hub.sensitive_keys)
         common = self._common
-        user, correlation = common[USER_AT], common[CORRELATION_AT]
-        if user is None or correlation is None:  # fill in from the request/run context
-            ambient_user = current_user_id() if user is None else user
-            ambient_correlation = current_correlation_id() if correlation is None else correlation
-            if ambient_user is not user or ambient_correlation is not correlation:
-                filled = list(common)
-                filled[USER_AT] = ambient_user
-                filled[CORRELATION_AT] = ambient_correlation
-                common = tuple(filled)
-        text = None if message is None else message if type(message) is str else str(message)
-        record = AppLogRecord(kind, time.time(), level, text, action, resource, common, data, ctx)
-        hub.append(record)
+        if common[USER_AT] is None or common[CORRELATION_AT] is None:
+            common = _ambient(common)
+        text = None if kind == AUDIT else _text(message)
+        encoded = _json_or_dict(ctx) if context else self._own_json()
+        at = _now()
+        hub.append((kind, at, level, text, action, resource, common, data, encoded, None))
         levelno = _PY_LEVELS[level] if level is not None else logging.INFO
         if to_logging and pylog.isEnabledFor(levelno):
-            _to_logging(levelno, record)
+            record = (kind, at, level, text, action, resource, common, data, ctx, None)
+            _to_logging(levelno, new_record(record))
+
+
+def _json_or_dict(context: dict[str, Any] | None) -> str | dict[str, Any] | None:
+    """A (redacted) context as compact JSON text. A key JSON has no form for (a tuple...)
+    becomes its str(); if it still does not encode, the dict is kept for the store to
+    clean: a log call never raises for its context."""
+    if not context:
+        return None
+    try:
+        return _json(context)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:
+        return _json(_str_keys(context))
+    except (TypeError, ValueError, RecursionError):
+        return context
+
+
+def _str_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k if isinstance(k, str | int | float | bool) or k is None else str(k): _str_keys(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_str_keys(v) for v in value]
+    return value
+
+
+def _ambient(common: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`common` with a missing user / correlation filled in from the request/run context."""
+    user, correlation = common[USER_AT], common[CORRELATION_AT]
+    ambient_user = current_user_id() if user is None else user
+    ambient_correlation = current_correlation_id() if correlation is None else correlation
+    if ambient_user is user and ambient_correlation is correlation:
+        return common
+    filled = list(common)
+    filled[USER_AT] = ambient_user
+    filled[CORRELATION_AT] = ambient_correlation
+    return tuple(filled)
+
+
+def _text(message: object) -> str:
+    """An application line's message: the column is NOT NULL, so None becomes ""."""
+    if type(message) is str:
+        return message
+    return "" if message is None else str(message)
 
 
 def _mapping_of(value: object) -> dict[str, Any]:

@@ -3,6 +3,18 @@
 Log calls append to the buffer from any thread; one asyncio task on the loop that uses the
 store writes it in one transaction per batch (about every `flush_interval`, sooner when
 `batch_size` records wait), like the run-feedback flusher.
+
+The buffer is a `deque`: `append` and `popleft` are atomic, so a log call takes no lock
+(four threads logging at full speed would otherwise queue on it). It holds plain tuples in
+`AppLogRecord` field order, contexts already encoded as JSON text, and hands them to the
+store as a `RecordBatch`: the cyclic garbage collector stops tracking a plain tuple of plain
+values after one pass, but it keeps walking a tuple subclass, a dict or any record object
+for as long as it lives, and a busy app buffers hundreds of thousands of them.
+
+The writer tells log calls when to wake it through `_wake_at`, a buffer length: 1 while it
+waits for a first record, `batch_size` while it gives a batch time to fill, never while it
+writes (it drains the buffer before it waits again). A log call that sees the buffer reach
+`_wake_at` wakes the writer once; a wake-up that comes late only makes one batch smaller.
 """
 
 from __future__ import annotations
@@ -11,12 +23,13 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .observe.redact import is_sensitive, redact
 from .observe.request import RequestContextConfig
-from .stores.applog_types import AppLogRecord
+from .stores.applog_types import AppLogRecord, RecordBatch
 
 if TYPE_CHECKING:
     from .applog import AppLogger
@@ -25,6 +38,8 @@ __all__ = ["AppLogHub"]
 
 _internal = logging.getLogger("jobglass.applog")
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+#: `_wake_at` while the writer needs no wake-up (it is writing, or already woken).
+_NEVER = 1 << 62
 
 
 class AppLogHub:
@@ -36,7 +51,7 @@ class AppLogHub:
         *,
         sensitive_keys: frozenset[str],
         interval: float = 0.1,
-        batch_size: int = 5_000,
+        batch_size: int | None = None,
         max_buffered: int = 500_000,
         request_config: RequestContextConfig | None = None,
         store: Callable[[], object | None] = lambda: True,
@@ -46,13 +61,18 @@ class AppLogHub:
         self._closed_with: object | None = None  # the store that was open at close()
         self.sensitive_keys = sensitive_keys
         self.interval = interval
-        self.batch_size = batch_size
+        #: Records per transaction; by default the store's `app_log_batch_size` (PostgreSQL
+        #: takes bigger batches than SQLite, whose one writer a batch holds), else 5,000.
+        self.batch_size = batch_size or 5_000
+        self._batch_from_store = batch_size is None
         self.max_buffered = max_buffered
         self.request_config = request_config or RequestContextConfig()
         self._safe_keys: set[str] = set()  # context keys known not to be sensitive
         self._logger: AppLogger | None = None
-        self._buffer: list[AppLogRecord] = []
-        self._lock = threading.Lock()
+        #: `AppLogRecord` fields as a plain tuple (see above); never replaced: log calls hold it
+        self._buffer: deque[tuple[Any, ...]] = deque()
+        self._wake_at = 1  # a log call that makes the buffer this long wakes the writer
+        self._lock = threading.Lock()  # only for the rare paths (dropping, counting drops)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._wake: asyncio.Event | None = None
@@ -91,25 +111,30 @@ class AppLogHub:
     def pending(self) -> int:
         return len(self._buffer)
 
-    def append(self, record: AppLogRecord) -> None:
-        with self._lock:
-            buffered = len(self._buffer)
-            if buffered >= self.max_buffered:
-                self.dropped += 1
-                if self.dropped == 1:
-                    _internal.error("app log buffer full (%d records): dropping", buffered)
-                return
-            self._buffer.append(record)
-            buffered += 1
-        if self._task is None:
-            self._try_start()  # the first record on the app's loop starts the writer
-        elif buffered == 1 or buffered == self.batch_size:
+    def append(self, record: AppLogRecord | tuple[Any, ...]) -> None:
+        """Buffer one record (any thread, no lock); `AppLogger` inlines this."""
+        buffer = self._buffer
+        if len(buffer) >= self.max_buffered:
+            self._drop()
+            return
+        buffer.append(record if type(record) is tuple else tuple(record))
+        if len(buffer) >= self._wake_at:
             self._nudge()
 
+    def _drop(self) -> None:
+        with self._lock:
+            self.dropped += 1
+            first = self.dropped == 1
+        if first:
+            _internal.error("app log buffer full (%d records): dropping", len(self._buffer))
+
     def _nudge(self) -> None:
+        """Wake the writer (from a log call that made the buffer `_wake_at` long)."""
+        self._wake_at = _NEVER
         wake, loop = self._wake, self._loop
-        if wake is None or loop is None:
-            self._try_start()
+        if self._task is None or wake is None or loop is None:
+            self._wake_at = 1  # no writer yet: every record tries to start one
+            self._try_start()  # the first record on the app's loop starts the writer
             return
         if threading.get_ident() == self._loop_thread:
             wake.set()
@@ -137,6 +162,10 @@ class AppLogHub:
         loop = asyncio.get_running_loop()
         if self._alive() and self._loop is loop:
             return
+        if self._batch_from_store:
+            size = getattr(self._store(), "app_log_batch_size", None)
+            if isinstance(size, int) and size > 0:
+                self.batch_size = size
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
@@ -157,20 +186,26 @@ class AppLogHub:
 
     async def _run(self) -> None:
         wake = self._wake
+        buffer = self._buffer
         assert wake is not None
         while True:
-            await wake.wait()
+            # armed before looking: a record added after the look sees `_wake_at` == 1
+            self._wake_at = 1
+            if not buffer:
+                await wake.wait()
             wake.clear()
-            if len(self._buffer) < self.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.interval)
+            if len(buffer) < self.batch_size:  # give the batch `interval` to fill
+                self._wake_at = self.batch_size
+                if len(buffer) < self.batch_size:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self.interval)
                 wake.clear()
+            self._wake_at = _NEVER  # _flush drains the buffer before we wait again
             try:
                 await self._flush()
             except Exception:  # the store is down: keep the records, try again later
                 _internal.exception("app log flush failed; retrying")
                 await asyncio.sleep(min(1.0, self.interval * 10))
-                wake.set()
 
     async def flush(self) -> None:
         """Write everything buffered, `batch_size` records per transaction.
@@ -188,21 +223,18 @@ class AppLogHub:
 
     async def _flush(self) -> None:
         assert self._flush_lock is not None
+        buffer = self._buffer
+        take = buffer.popleft
         async with self._flush_lock:
-            while True:
-                with self._lock:
-                    if not self._buffer:
-                        return
-                    batch = self._buffer[: self.batch_size]
-                    del self._buffer[: self.batch_size]
+            while buffer:
+                rows = [take() for _ in range(min(len(buffer), self.batch_size))]
                 try:
-                    await self._write(batch)
+                    await self._write(RecordBatch(rows))
                 except BaseException:
-                    with self._lock:
-                        self._buffer[:0] = batch
+                    buffer.extendleft(reversed(rows))  # back in front, in order
                     raise
                 self.flushes += 1
-                self.written += len(batch)
+                self.written += len(rows)
 
     async def close(self) -> None:
         """Write what is buffered, then stop the writer (errors are logged, not raised)."""
@@ -213,6 +245,7 @@ class AppLogHub:
                 _internal.exception("app log: final flush failed; %d records lost", self.pending)
         self._closed_with = self._store()
         task, self._task = self._task, None
+        self._wake_at = 1  # the next record tries to start a writer (a reopened app's)
         if task is not None and not task.done():
             if task.get_loop() is asyncio.get_running_loop():
                 task.cancel()

@@ -430,6 +430,32 @@ async def test_awkward_values_never_lose_a_batch(store_url: str) -> None:
         assert lines[1]["userId"] in ("nul\x00user", "nul\ufffduser")
 
 
+async def test_odd_contexts_and_audit_data_round_trip(store_url: str) -> None:
+    """Contexts are encoded on the logging thread (audit data by the store): plain-string
+    and list audit data, keys JSON has no form for, lone surrogates and a None message
+    must all be written, never block the batch."""
+    async with make_jobglass(store_url) as jg:
+        log = jg.log.add_correlation("odd-ctx").with_context(service="svc")
+        log.audit("note.added", "notes", "just a string")
+        log.audit("tags.set", "notes", ["a", 1, None])
+        log.info("tuple key", {(1, 2): "v", "n": 1})
+        log.info("surrogate \ud800 here", {"s": "x\udfffy"})
+        log.info(None, {"n": 2})  # type: ignore[arg-type]
+        log.info("no call context")
+        await jg.log.flush()
+        events = (await jg.query_audit(correlation_id="odd-ctx"))["events"]
+        assert [e["data"] for e in events] == [["a", 1, None], "just a string"]
+        assert all(e["context"] == {"service": "svc"} for e in events)
+        lines = (await jg.query_logs(correlation_id="odd-ctx"))["logs"]
+        by_ctx = {line["message"]: line["context"] for line in lines}
+        assert by_ctx["no call context"] == {"service": "svc"}
+        assert by_ctx["tuple key"] == {"service": "svc", "(1, 2)": "v", "n": 1}
+        assert by_ctx[""] == {"service": "svc", "n": 2}
+        surrogate = next(line for line in lines if line["message"].startswith("surrogate"))
+        assert surrogate["message"] in ("surrogate \ud800 here", "surrogate \ufffd here")
+        assert surrogate["context"]["s"] in ("x\udfffy", "x\ufffdy")
+
+
 # -- retention and indexes -----------------------------------------------------------------------
 
 

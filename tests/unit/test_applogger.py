@@ -44,7 +44,9 @@ def make_hub(**options: Any) -> tuple[AppLogHub, Sink]:
 
 
 def last(hub: AppLogHub) -> AppLogRecord:
-    return hub._buffer[-1]
+    """The newest buffered record (buffered as a plain tuple, its context as JSON text)."""
+    record = AppLogRecord(*hub._buffer[-1])
+    return record._replace(context=record.context_dict())
 
 
 def test_chain_returns_new_loggers_and_never_changes_the_original() -> None:
@@ -255,6 +257,61 @@ async def test_background_writer_flushes_without_being_asked() -> None:
             break
         await asyncio.sleep(0.01)
     assert sorted(r.message or "" for r in sink.records) == ["from a thread", "from the loop"]
+    await hub.close()
+
+
+async def test_threads_logging_while_the_writer_runs_lose_and_repeat_nothing() -> None:
+    """Four threads log flat out while the background writer drains the lock-free buffer
+    in small batches, and the store fails now and then: every record arrives exactly once,
+    each thread's in order."""
+    per_thread = 5_000
+    sink = Sink(fail=0)
+    calls = 0
+
+    async def flaky(records: Sequence[AppLogRecord]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls % 7 == 3:
+            raise ConnectionError("store blinked")
+        await asyncio.sleep(0)
+        return await sink(records)
+
+    hub = AppLogHub(flaky, sensitive_keys=KEYS, interval=0.001, batch_size=500)
+    hub.start()
+
+    def writer(i: int) -> None:
+        log = hub.logger.add_user(f"t{i}")
+        for n in range(per_thread):
+            log.info("line", {"n": n})
+
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(None, writer, i) for i in range(4)))
+    for _ in range(500):  # the writer drains it without being asked (retries included)
+        if len(sink.records) == 4 * per_thread:
+            break
+        await asyncio.sleep(0.01)
+    await hub.close()
+    assert hub.pending == 0 and hub.written == 4 * per_thread
+    for i in range(4):
+        mine = [r for r in sink.records if r.get("user_id") == f"t{i}"]
+        assert [r.context_dict() for r in mine] == [{"n": n} for n in range(per_thread)]
+
+
+async def test_the_writer_wakes_for_every_burst() -> None:
+    """After each drain the writer waits again; a lone record later must wake it."""
+    hub, sink = make_hub(interval=0.005, batch_size=50)
+    hub.start()
+    for burst in range(20):
+        for n in range(burst * 7 % 120):  # 0 to 119 records: below and above batch_size
+            hub.logger.info(f"{burst}-{n}")
+        hub.logger.info(f"{burst}-last")
+        for _ in range(200):
+            if sink.records and sink.records[-1].message == f"{burst}-last":
+                break
+            await asyncio.sleep(0.005)
+        else:
+            raise AssertionError(f"burst {burst} was not written without a flush")
+    assert len(sink.records) == sum(burst * 7 % 120 + 1 for burst in range(20))
     await hub.close()
 
 

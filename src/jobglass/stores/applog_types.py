@@ -7,10 +7,12 @@ message, an audit event an action, a resource and its data. They live in two tab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple, overload
 
 APP = "app"
 AUDIT = "audit"
@@ -91,13 +93,15 @@ def make_common(fields: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(fields.get(column) for column in COMMON_COLUMNS)
 
 
-@dataclass(slots=True)
-class AppLogRecord:
+class AppLogRecord(NamedTuple):
     """One application log line (`kind="app"`) or audit event (`kind="audit"`).
 
     `created_at` is unix seconds (cheap to take on every log call); `common` holds the
     `COMMON_COLUMNS` values in order (a tuple shared with the logger that made the record,
-    so a log call copies nothing); `id` is set by the store.
+    so a log call copies nothing); `id` is set by the store. `context` is a dict, or (in
+    the records a logger makes) that dict already encoded as compact JSON text, which the
+    stores write as is: `context_dict()` gives the dict either way. A named tuple: the
+    app's log buffer holds the same fields as plain tuples (see `RecordBatch`).
     """
 
     kind: str
@@ -108,15 +112,24 @@ class AppLogRecord:
     resource: str | None = None
     common: tuple[Any, ...] = NO_COMMON
     data: Any = None
-    context: dict[str, Any] | None = None
+    context: dict[str, Any] | str | None = None
     id: int | None = None
+
+    def context_dict(self) -> dict[str, Any] | None:
+        """The context as a dict (decoded when the logger left it as JSON text)."""
+        context = self.context
+        if isinstance(context, str):
+            decoded: dict[str, Any] = json.loads(context)
+            return decoded
+        return context
 
     def get(self, column: str) -> Any:
         """A common column's value (`record.get("correlation_id")`)."""
         return self.common[COMMON_INDEX[column]]
 
     def row(self) -> tuple[Any, ...]:
-        """Values in `APP_COLUMNS` / `AUDIT_COLUMNS` order (JSON columns not yet encoded)."""
+        """Values in `APP_COLUMNS` / `AUDIT_COLUMNS` order (JSON columns as they are: data
+        not yet encoded, the context a dict or its JSON text)."""
         if self.kind == AUDIT:
             return (
                 self.created_at,
@@ -144,8 +157,52 @@ class AppLogRecord:
             out[CAMEL[column]] = value
         if self.kind == AUDIT:
             out["data"] = self.data
-        out["context"] = self.context
+        out["context"] = self.context_dict()
         return out
+
+
+#: `new_record((kind, created_at, level, message, action, resource, common, data, context,
+#: id))`: an `AppLogRecord` from a full 10-tuple, without the keyword-handling `__new__`.
+new_record: Callable[[tuple[Any, ...]], AppLogRecord] = partial(tuple.__new__, AppLogRecord)
+
+
+class RecordBatch(Sequence[AppLogRecord]):
+    """A batch from the app's log buffer: plain tuples in `AppLogRecord` field order, made
+    `AppLogRecord`s only when read through the `Sequence` interface.
+
+    The stores read `rows` directly (`record_rows`). Making a record object for each row of
+    a batch in flight would hand the cyclic garbage collector hundreds of thousands of
+    objects to walk (a tuple subclass is never untracked), for nothing.
+    """
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> AppLogRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[AppLogRecord]: ...
+    def __getitem__(self, index: int | slice) -> AppLogRecord | list[AppLogRecord]:
+        if isinstance(index, slice):
+            return list(map(new_record, self.rows[index]))
+        return new_record(self.rows[index])
+
+    def __iter__(self) -> Iterator[AppLogRecord]:
+        return map(new_record, self.rows)
+
+    def __repr__(self) -> str:
+        return f"RecordBatch({len(self.rows)} records)"
+
+
+def record_rows(records: Sequence[AppLogRecord]) -> Sequence[tuple[Any, ...]]:
+    """The records as tuples in `AppLogRecord` field order, for positional unpacking (an
+    `AppLogRecord` is one already; a `RecordBatch` has them without making records)."""
+    return records.rows if type(records) is RecordBatch else records
 
 
 def _iso(epoch: float) -> str:

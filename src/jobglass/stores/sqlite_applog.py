@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..json_codec import compact_encoder
 from .applog_types import (
     APP_COLUMNS,
     AUDIT,
@@ -18,32 +20,53 @@ from .applog_types import (
     AppLogRecord,
     applog_filter_sql,
     make_common,
+    record_rows,
 )
 
 T = TypeVar("T")
+log = logging.getLogger("jobglass.stores.sqlite")
 
-_JSON_APP = APP_COLUMNS.index("context")
-_JSON_AUDIT = (AUDIT_COLUMNS.index("data"), AUDIT_COLUMNS.index("context"))
+_Row = tuple[Any, ...]
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_encode = compact_encoder(default=str)  # what records hold was redacted (cycles broken)
 
 
 def _dumps(value: Any) -> str | None:
     return None if value is None else _encode(value)
 
 
-def _app_row(rec: AppLogRecord) -> tuple[Any, ...]:
-    row = list(rec.row())
-    row[_JSON_APP] = _dumps(row[_JSON_APP])
-    return tuple(row)
+def _context_text(context: Any) -> str | None:
+    """`_dumps` for a context, which the logger may have encoded already (a str)."""
+    return context if context is None or type(context) is str else _encode(context)
 
 
-def _audit_row(rec: AppLogRecord) -> tuple[Any, ...]:
-    row = list(rec.row())
-    for i in _JSON_AUDIT:
-        row[i] = _dumps(row[i])
-    return tuple(row)
+def _rows(records: Sequence[AppLogRecord]) -> tuple[list[_Row], list[_Row]]:
+    """`insert_app_log` and `insert_audit_log` parameters (`APP_COLUMNS`/`AUDIT_COLUMNS`)."""
+    app: list[_Row] = []
+    audit: list[_Row] = []
+    add = app.append
+    for kind, at, level, message, action, resource, common, data, context, _ in record_rows(
+        records
+    ):
+        if kind == AUDIT:
+            audit.append((at, action, resource, *common, _dumps(data), _context_text(context)))
+        else:
+            add((at, level, message, *common, _context_text(context)))
+    return app, audit
+
+
+def _utf8(rows: list[_Row]) -> list[_Row]:
+    """Rows whose strings all encode as UTF-8 (a lone surrogate becomes U+FFFD)."""
+    return [tuple(_utf8_text(v) if type(v) is str else v for v in row) for row in rows]
+
+
+def _utf8_text(value: str) -> str:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
 
 
 def _record(kind: str, row: sqlite3.Row) -> AppLogRecord:
@@ -69,6 +92,8 @@ class SQLiteAppLogMixin:
     """`write_app_logs`, `query_app_logs`, `prune_app_logs` on the SQLite store."""
 
     q: dict[str, str]
+    #: Records per batch (`AppLogHub.batch_size`): a batch holds the store's one writer.
+    app_log_batch_size = 5_000
 
     if TYPE_CHECKING:
 
@@ -77,8 +102,14 @@ class SQLiteAppLogMixin:
 
     async def write_app_logs(self, records: Sequence[AppLogRecord]) -> int:
         """Insert a batch of app lines and audit events in one transaction."""
-        app = [_app_row(r) for r in records if r.kind != AUDIT]
-        audit = [_audit_row(r) for r in records if r.kind == AUDIT]
+        app, audit = _rows(records)
+        try:
+            return await self._write(self._inserter(app, audit))
+        except UnicodeEncodeError as err:  # a lone surrogate: clean and retry once
+            log.warning("app log batch refused (%s); retrying with cleaned values", err)
+            return await self._write(self._inserter(_utf8(app), _utf8(audit)))
+
+    def _inserter(self, app: list[_Row], audit: list[_Row]) -> Callable[[sqlite3.Connection], int]:
         q = self.q
 
         def write(c: sqlite3.Connection) -> int:
@@ -88,7 +119,7 @@ class SQLiteAppLogMixin:
                 c.executemany(q["insert_audit_log"], audit)
             return len(app) + len(audit)
 
-        return await self._write(write)
+        return write
 
     async def query_app_logs(self, flt: AppLogFilter) -> list[AppLogRecord]:
         table, columns = (
