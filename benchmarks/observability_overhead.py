@@ -12,6 +12,11 @@ Configurations, measured in alternating rounds on a fresh database each time (me
 are skipped by `isEnabledFor`. `--log json` / `--log text` configure INFO logging to
 /dev/null, so every run formats and writes its two lines; that is the cost of a worker
 that really logs.
+
+CPU per run is the whole process's (the SQLite store's threads too); "loop CPU" is the
+main thread's alone, where the worker's event loop runs every middleware and listener and
+which bounds runs/s. Both are noisy on a shared machine: compare configurations within one
+invocation, and run it a few times.
 """
 
 from __future__ import annotations
@@ -55,8 +60,9 @@ def build(config: str, path: str, concurrency: int) -> JobGlass:
     return app
 
 
-async def measure(config: str, runs: int, concurrency: int) -> tuple[float, float]:
-    """(runs per wall-clock second, CPU microseconds of this process per run)."""
+async def measure(config: str, runs: int, concurrency: int) -> tuple[float, float, float]:
+    """(runs per wall-clock second, CPU microseconds per run of this process, and of the
+    main thread, which runs the worker's event loop)."""
     with tempfile.TemporaryDirectory() as tmp:
         app = build(config, os.path.join(tmp, "bench.db"), concurrency)
         async with app:
@@ -65,16 +71,17 @@ async def measure(config: str, runs: int, concurrency: int) -> tuple[float, floa
                 await app.enqueue_many([EnqueueRequest("noop") for _ in range(count)])
             worker = app.worker(concurrency=concurrency)
             task = asyncio.create_task(worker.run())
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, loop_cpu = time.perf_counter(), time.process_time(), time.thread_time()
             while worker.completed < runs:  # noqa: ASYNC110 - the worker's own counter
                 await asyncio.sleep(0.005)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            loop_cpu = time.thread_time() - loop_cpu
             worker.stop()
             await task
             if config != "bare":
                 executed = app.metrics.executions.labels("noop", "success")._value.get()
                 assert executed == runs, (config, executed)
-    return runs / elapsed, cpu / runs * 1e6
+    return runs / elapsed, cpu / runs * 1e6, loop_cpu / runs * 1e6
 
 
 async def isolated_cost(repeat: int = 20_000) -> tuple[float, float]:
@@ -132,31 +139,37 @@ async def main(args: argparse.Namespace) -> None:
     await measure("bare", min(args.runs, 500), args.concurrency)  # warm-up
     rate: dict[str, list[float]] = {name: [] for name in CONFIGS}
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    loop_cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
     order = list(CONFIGS)
     for _ in range(args.rounds):
         random.shuffle(order)  # no configuration always runs first (or last) in a round
         for name in order:
-            runs_per_s, cpu_us = await measure(name, args.runs, args.concurrency)
+            runs_per_s, cpu_us, loop_us = await measure(name, args.runs, args.concurrency)
             rate[name].append(runs_per_s)
             cpu[name].append(cpu_us)
+            loop_cpu[name].append(loop_us)
     best_rate = {name: max(values) for name, values in rate.items()}
     med_rate = {name: statistics.median(values) for name, values in rate.items()}
     med_cpu = {name: statistics.median(values) for name, values in cpu.items()}
+    med_loop = {name: statistics.median(values) for name, values in loop_cpu.items()}
     print(
         f"no-op runs through an in-process worker on SQLite: {args.runs} runs x "
         f"{args.rounds} rounds, concurrency {args.concurrency}, logging {args.log}"
     )
-    print(f"  {'':<14} {'best runs/s':>11} {'median':>8} {'CPU us/run':>10}   vs bare")
+    print(
+        f"  {'':<14} {'best runs/s':>11} {'median':>8} {'CPU us/run':>10} {'loop CPU':>8}   vs bare"
+    )
     for name in CONFIGS:
         line = (
             f"  {name:<14} {best_rate[name]:>11,.0f} {med_rate[name]:>8,.0f}"
-            f" {med_cpu[name]:>10,.0f}"
+            f" {med_cpu[name]:>10,.0f} {med_loop[name]:>8,.0f}"
         )
         if name != "bare":
             line += (
                 f"   runs/s ratio {best_rate[name] / best_rate['bare']:.3f} (best), "
                 f"{med_rate[name] / med_rate['bare']:.3f} (median); "
-                f"CPU per run {(med_cpu[name] / med_cpu['bare'] - 1) * 100:+.1f}%"
+                f"CPU per run {(med_cpu[name] / med_cpu['bare'] - 1) * 100:+.1f}%, "
+                f"loop {med_loop[name] - med_loop['bare']:+.0f} us"
             )
         print(line)
     middleware_us, listener_us = await isolated_cost()

@@ -11,6 +11,12 @@
   message, exc and any `extra=` values (sensitive keys redacted).
 - `configure_logging(json=..., level=...)`: a root handler with both.
 - `logging_middleware`: the seed's start and end lines, on the `jobglass.run` logger.
+
+Per-run work is done once per run: the fields are computed on the first record, and each
+formatter formats them once (the JSON members, the text tags) for every record that
+carries them unchanged. The start and end records skip `findCaller` (their source is
+this module's `logging_middleware`). What a worker pays per line is measured by
+`benchmarks/observability_overhead.py --log json|text`.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ import asyncio
 import contextvars
 import json as _json
 import logging
+import math
+import operator
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from itertools import filterfalse
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import JobCancelled
@@ -66,13 +75,19 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 
 
 class _RunFields:
-    """The fields of one attempt, computed on the first record that needs them."""
+    """The fields of one attempt, computed on the first record that needs them.
 
-    __slots__ = ("ctx", "fields")
+    `formats` holds what a formatter makes of them once per run (`JsonFormatter`: their
+    JSON text; `TextFormatter`: the tags), for the records that carry them unchanged: the
+    start and end lines and the job's own records.
+    """
+
+    __slots__ = ("ctx", "fields", "formats")
 
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.fields: dict[str, Any] | None = None
+        self.formats: dict[logging.Formatter, Any] = {}
 
     def get(self) -> dict[str, Any]:
         if self.fields is None:
@@ -83,6 +98,11 @@ class _RunFields:
 _fields: contextvars.ContextVar[_RunFields | None] = contextvars.ContextVar(
     "jobglass_log_fields", default=None
 )
+
+
+# Values that `redact` and `JsonFormatter._clean` return as they are (exactly these types).
+_SCALARS = frozenset({str, int, float, bool})
+_FLAT = _SCALARS | {type(None)}
 
 
 def run_log_fields(ctx: JobContext) -> dict[str, Any]:
@@ -98,9 +118,20 @@ def run_log_fields(ctx: JobContext) -> dict[str, Any]:
         "tenant_id": ctx.tenant_id,
         "user_id": ctx.user_id,
     }
-    params = redact(ctx.params, keys)
-    if isinstance(params, Mapping):
-        for key, value in params.items():
+    params = ctx.params
+    if not params:
+        return fields
+    if type(params) is dict:
+        for key, value in params.items():  # flat values (the usual): `redact` in one pass
+            if type(value) not in _FLAT:
+                break
+            sensitive = isinstance(key, str) and is_sensitive(key, keys)
+            fields[f"job.{key}"] = REDACTED if sensitive else value
+        else:
+            return fields
+    redacted = redact(params, keys)  # nested values: same keys, in the same order
+    if isinstance(redacted, Mapping):
+        for key, value in redacted.items():
             fields[f"job.{key}"] = value
     return fields
 
@@ -123,8 +154,17 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         attrs = record.__dict__
-        fields = _current_fields()
+        holder = _fields.get()
+        if holder is None:
+            fields = _current_fields()
+        else:
+            fields = holder.fields
+            if fields is None:
+                fields = holder.get()
         if fields is not None:
+            if fields.keys().isdisjoint(attrs.keys()):  # the common case: one C-level copy
+                attrs.update(fields)
+                return True
             for key, value in fields.items():
                 if key not in attrs:
                     attrs[key] = value
@@ -140,14 +180,83 @@ class ContextFilter(logging.Filter):
         return True
 
 
+# One encoder for every line: `json.dumps(..., default=str)` builds a JSONEncoder per call.
+# No circular check: nested values go through `redact`, which replaces a cycle.
+_encode = _json.JSONEncoder(ensure_ascii=False, default=str, check_circular=False).encode
+_quote = _json.encoder.encode_basestring  # what the encoder does with a str
+# What a record's extras are not: the standard attributes and the head of a line.
+_NOT_EXTRA = _STANDARD | {"time", "level", "logger"}
+# Extras that `format` places after others (`exc`, `stack`): `_format_keys` lays them out.
+_TAIL = frozenset({"exc", "stack"})
+
+
+def _value(value: Any) -> str:
+    """`_encode(value)`, without its per-call set-up for the common scalars."""
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return _encode(value)
+
+
+_run_values = operator.itemgetter(*RUN_FIELDS)
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, run fields, extras, exc."""
+    """One JSON object per line: time, level, logger, message, run fields, extras, exc.
+
+    A record that carries the current run's fields as `ContextFilter` added them reuses
+    their JSON text, encoded once per run; other records are encoded key by key. Both
+    give the same line.
+    """
 
     def __init__(self, sensitive_keys: frozenset[str] = DEFAULT_SENSITIVE_KEYS) -> None:
         super().__init__()
         self.sensitive_keys = frozenset(sensitive_keys)
+        # (sensitive keys, which RUN_FIELDS they redact), for `_run_json`
+        self._run_fields: tuple[frozenset[str], tuple[bool, ...]] | None = None
+        # (level name, logger name) -> the line's text from `"level"` to `"message": `
+        self._heads: dict[tuple[str, str], str] = {}
+        # a run's field names -> the keys of its records that are not extras
+        self._not_extra: dict[tuple[str, ...], frozenset[str]] = {}
 
     def format(self, record: logging.LogRecord) -> str:
+        holder = _fields.get()
+        if holder is not None:
+            fields = holder.fields
+            attrs = record.__dict__
+            # the run's fields as the filter copied them (`==` is `is` for those): not when
+            # `extra=` or a later filter changed one, or the record comes from another run
+            if fields is not None and fields.items() <= attrs.items():
+                cached = holder.formats.get(self)
+                if cached is None:
+                    cached = holder.formats[self] = self._run_json(fields)
+                members, not_extra = cached
+                level, name = record.levelname, record.name
+                head = self._heads.get((level, name)) or self._head(level, name)
+                message = record.getMessage()
+                line = (
+                    f'{{"time": "{_time(record.created)}", {head}'
+                    f"{_quote(message) if type(message) is str else _value(message)}, {members}"
+                )
+                if attrs.keys() <= not_extra and not (
+                    record.exc_info or record.exc_text or record.stack_info
+                ):
+                    return f"{line}}}"
+                tail = self._tail(record, not_extra)
+                if tail is not None:
+                    return f"{line}{tail}}}"
+        return self._format_keys(record)
+
+    def _format_keys(self, record: logging.LogRecord) -> str:
+        """The line, encoded key by key (what the run fields' cached JSON stands for)."""
         out: dict[str, Any] = {
             "time": _time(record.created),
             "level": record.levelname,
@@ -176,13 +285,83 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = record.exc_text
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
-        return _json.dumps(out, default=str, ensure_ascii=False)
+        return _encode(out)
+
+    def _head(self, level: str, name: str) -> str:
+        head = f'"level": {_value(level)}, "logger": {_value(name)}, "message": '
+        if len(self._heads) >= 256:  # logger names made up at run time: stay small
+            self._heads.clear()
+        self._heads[level, name] = head
+        return head
+
+    def _tail(self, record: logging.LogRecord, not_extra: frozenset[str]) -> str | None:
+        """`, "key": value` for each extra (in the record's order), then exc and stack.
+
+        None for an extra named `job.*`, `exc` or `stack` (or not a string): `_format_keys`
+        then places it.
+        """
+        parts = [""]
+        attrs = record.__dict__
+        for key in filterfalse(not_extra.__contains__, attrs):
+            value = attrs[key]
+            if value is None:
+                continue
+            if type(key) is not str or key.startswith("job.") or key in _TAIL:
+                return None
+            parts.append(f"{_quote(key)}: {_value(self._clean(key, value))}")
+        if record.exc_info:
+            parts.append(f'"exc": {_quote(self.formatException(record.exc_info))}')
+        elif record.exc_text:
+            parts.append(f'"exc": {_value(record.exc_text)}')
+        if record.stack_info:
+            parts.append(f'"stack": {_quote(self.formatStack(record.stack_info))}')
+        return ", ".join(parts)
+
+    def _run_json(self, fields: dict[str, Any]) -> tuple[str, frozenset[str]]:
+        """The run fields' JSON members, as `format` orders and redacts them, and the keys of
+        a record that are not extras. Once per run."""
+        keys = self.sensitive_keys
+        known = self._run_fields
+        if known is None or known[0] is not keys:
+            flags = tuple(is_sensitive(key, keys) for key in RUN_FIELDS)
+            known = self._run_fields = (keys, flags)
+        names = tuple(fields)
+        not_extra = self._not_extra.get(names)
+        if not_extra is None:
+            if len(self._not_extra) >= 256:
+                self._not_extra.clear()
+            not_extra = self._not_extra[names] = _NOT_EXTRA.union(names)
+        if names[: len(RUN_FIELDS)] == RUN_FIELDS and not any(known[1]):
+            # `run_log_fields`' order and no run field redacted (the usual): as `format` would
+            # encode them, unless a param is null or nested, or this formatter redacts it
+            cid, name, run_id, attempt, fire, next_fire, tenant, user = _run_values(fields)
+            parts = [
+                f'"correlation_id": {_value(cid)}, "job_name": {_value(name)}, '
+                f'"job_id": {_value(run_id)}, "attempt": {_value(attempt)}, '
+                f'"fire_time": {_value(fire)}, "next_fire_time": {_value(next_fire)}, '
+                f'"tenant_id": {_value(tenant)}, "user_id": {_value(user)}'
+            ]
+            for key in names[len(RUN_FIELDS) :]:
+                value = fields[key]
+                if type(value) not in _SCALARS or is_sensitive(key, keys):
+                    break
+                parts.append(f"{_quote(key)}: {_value(value)}")
+            else:
+                return ", ".join(parts), not_extra
+        out: dict[str, Any] = {}
+        for key, sensitive in zip(RUN_FIELDS, known[1], strict=True):
+            if key in fields:
+                out[key] = REDACTED if sensitive else fields[key]
+        for key, value in fields.items():
+            if value is not None and key not in out:
+                out[key] = self._clean(key, value)
+        return _encode(out)[1:-1], not_extra
 
     def _clean(self, key: str, value: Any) -> Any:
         if is_sensitive(key, self.sensitive_keys):
             return REDACTED
-        if isinstance(value, str | int | float):  # the common case: nothing nested to redact
-            return value
+        if type(value) in _SCALARS or isinstance(value, str | int | float):
+            return value  # the common case: nothing nested to redact
         return redact(value, self.sensitive_keys)
 
 
@@ -191,10 +370,41 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # (whole second, its strftime text): one localtime + strftime per second
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """As `logging.Formatter.formatTime`, with the seconds' text cached."""
+        if datefmt or self.converter is not time.localtime or not self.default_msec_format:
+            return super().formatTime(record, datefmt)
+        whole = int(record.created)
+        second, text = self._second
+        if second != whole:
+            text = time.strftime(self.default_time_format, self.converter(whole))
+            self._second = (whole, text)
+        return self.default_msec_format % (text, record.msecs)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         attrs = record.__dict__
+        holder = _fields.get()
+        if (
+            holder is not None
+            and holder.fields is not None
+            and holder.fields.items() <= attrs.items()
+        ):
+            tags = holder.formats.get(self)  # the run's fields, unchanged: once per run
+            if tags is None:
+                tags = holder.formats[self] = self._tags(attrs)
+        else:
+            tags = self._tags(attrs)
+        if not tags:
+            return text
+        head, sep, rest = text.partition("\n")  # keep a traceback below the tags
+        return f"{head} {tags}{sep}{rest}"
+
+    @staticmethod
+    def _tags(attrs: dict[str, Any]) -> str:
         tags = []
         if attrs.get("correlation_id"):
             tags.append(f"correlation_id={attrs['correlation_id']}")
@@ -203,10 +413,7 @@ class TextFormatter(logging.Formatter):
             tags.append(f"attempt={attrs.get('attempt')}")
         if attrs.get("tenant_id"):
             tags.append(f"tenant_id={attrs['tenant_id']}")
-        if not tags:
-            return text
-        head, sep, rest = text.partition("\n")  # keep a traceback below the tags
-        return f"{head} [{' '.join(tags)}]{sep}{rest}"
+        return f"[{' '.join(tags)}]" if tags else ""
 
 
 # (whole second, its formatted prefix), swapped as one tuple: one strftime per second.
@@ -220,8 +427,26 @@ def _time(created: float) -> str:
     if second != whole:
         prefix = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
         _last_second[0] = (whole, prefix)
-    millis = min(999, int((created - whole) * 1000))
-    return f"{prefix}{millis:03d}Z"
+    return prefix + _MILLIS[int((created - whole) * 1000)]
+
+
+# "000Z" ... "999Z", and "999Z" again should a fraction round up to 1000 ms
+_MILLIS = tuple(f"{min(ms, 999):03d}Z" for ms in range(1001))
+
+
+class _StreamHandler(logging.StreamHandler[IO[str]]):
+    """A `StreamHandler` whose `emit` flushes the stream directly: `handle` already holds
+    the lock that `StreamHandler.flush` takes again."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stream = self.stream
+            stream.write(self.format(record) + self.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 def configure_logging(
@@ -241,7 +466,7 @@ def configure_logging(
     for old in list(target.handlers):
         if getattr(old, "_jobglass", False):
             target.removeHandler(old)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = _StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter(sensitive_keys) if json else TextFormatter())
     handler._jobglass = True  # type: ignore[attr-defined]
@@ -262,9 +487,7 @@ async def logging_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
     name, run_id = ctx.job_name, ctx.run_id
     try:
         if run_log.isEnabledFor(logging.INFO):
-            run_log.info(
-                "Starting job %s (ID: %s) with correlation ID %s", name, run_id, ctx.correlation_id
-            )
+            _emit(_START, (name, run_id, ctx.correlation_id))
         try:
             result = await call_next()
         except BaseException as err:
@@ -272,16 +495,38 @@ async def logging_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
             raise
         if run_log.isEnabledFor(logging.INFO):
             ms = (time.monotonic() - started) * 1000
-            run_log.info(
-                "Job %s (ID: %s) completed successfully in %s",
-                name,
-                run_id,
-                duration(ms),
-                extra={"status": "success", "duration_ms": round(ms, 3)},
+            _emit(
+                _SUCCESS,
+                (name, run_id, duration(ms)),
+                {"status": "success", "duration_ms": round(ms, 3)},
             )
         return result
     finally:
         _fields.reset(token)
+
+
+_START = "Starting job %s (ID: %s) with correlation ID %s"
+_SUCCESS = "Job %s (ID: %s) completed successfully in %s"
+# Where the start and end records say they come from: `run_log.info` would find the same
+# file and function, walking the stack (`findCaller`) for each of them.
+_SOURCE = logging_middleware.__code__
+_SOURCE_FILE, _SOURCE_LINE, _SOURCE_FUNC = (
+    _SOURCE.co_filename,
+    _SOURCE.co_firstlineno,
+    _SOURCE.co_name,
+)
+
+
+def _emit(msg: str, args: tuple[Any, ...], extra: dict[str, Any] | None = None) -> None:
+    """`run_log.info(msg, *args, extra=extra)`, without the stack walk (the caller checked
+    `isEnabledFor`). A real LogRecord from the record factory, through the logger's
+    filters and handlers."""
+    record = run_log.makeRecord(
+        run_log.name, logging.INFO, _SOURCE_FILE, _SOURCE_LINE, msg, args, None, _SOURCE_FUNC
+    )
+    if extra:  # what makeRecord does with `extra=`, minus its checks: these keys are ours
+        record.__dict__.update(extra)
+    run_log.handle(record)
 
 
 def _log_failure(ctx: JobContext, err: BaseException, ms: float) -> None:
