@@ -470,9 +470,15 @@ async def job_log_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
     app = ctx.app
     if app is None:
         return await call_next()
-    logger = app.log._with({"correlation_id": ctx.correlation_id, "user_id": ctx.user_id})
+    job_id = str(ctx.run_id)
+    # one logger for the run's records and for `current()`: its own context leads every
+    # record's context with the same keys in the same order as `fields`
+    logger = app.log._with(
+        {"correlation_id": ctx.correlation_id, "user_id": ctx.user_id},
+        {"jobId": job_id, "jobType": ctx.job_name},
+    )
     fields: dict[str, Any] = {
-        "jobId": str(ctx.run_id),
+        "jobId": job_id,
         "jobType": ctx.job_name,
         "userId": ctx.user_id,
         "attempt": ctx.attempt,
@@ -482,7 +488,7 @@ async def job_log_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
     quiet = logging_middleware in app.middleware
     logger._emit(APP, "info", "Job started", fields, to_logging=not quiet)
     started = time.monotonic()
-    token = _current.set(logger.with_context(jobId=fields["jobId"], jobType=ctx.job_name))
+    token = _current.set(logger)
     try:
         result = await call_next()
     except BaseException as err:

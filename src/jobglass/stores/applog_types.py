@@ -90,7 +90,7 @@ CORRELATION_AT = COMMON_INDEX["correlation_id"]
 
 def make_common(fields: Mapping[str, Any]) -> tuple[Any, ...]:
     """`COMMON_COLUMNS` values, in order, from a column -> value mapping."""
-    return tuple(fields.get(column) for column in COMMON_COLUMNS)
+    return tuple(map(fields.get, COMMON_COLUMNS))  # C-level: a generator costs 3x more
 
 
 class AppLogRecord(NamedTuple):
