@@ -19,19 +19,17 @@ from . import queries
 from .base import (
     ClaimParams,
     Created,
-    Event,
     Feedback,
     Finish,
     NewRun,
-    Notify,
     Retention,
     RunFilter,
 )
 from .filters import levels_at_or_above, run_filter_sql
 from .rows import created_run, epoch_to_dt, log_from_row, run_from_row
 from .sqlite_applog import SQLiteAppLogMixin
+from .sqlite_changes import SQLiteChangesMixin
 from .sqlite_schedules import SQLiteScheduleMixin
-from .sqlite_wakeup import watch_commits
 from .sqlite_workers import SQLiteWorkerMixin
 
 T = TypeVar("T")
@@ -78,7 +76,7 @@ def sqlite_path(url: str) -> str:
     return url
 
 
-class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
+class SQLiteStore(SQLiteChangesMixin, SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
     """Writes go through one connection on one thread (SQLite has one writer anyway)."""
 
     pushes_events = False
@@ -575,32 +573,6 @@ class SQLiteStore(SQLiteWorkerMixin, SQLiteAppLogMixin, SQLiteScheduleMixin):
             return len(doomed)
 
         return await self._write(write)
-
-    async def events_after(self, cursor: int, limit: int = 500) -> list[Event]:
-        def read(c: sqlite3.Connection) -> list[Event]:
-            rows = c.execute(self.q["events_after"], {"cursor": cursor, "limit": limit})
-            return [
-                Event(
-                    r["id"],
-                    r["run_id"],
-                    r["kind"],
-                    r["log_from"],
-                    r["log_to"],
-                    epoch_to_dt(r["created_at"]) or datetime.now(),
-                )
-                for r in rows
-            ]
-
-        return await self._read(read)
-
-    async def last_event_id(self) -> int:
-        return await self._read(lambda c: int(c.execute(self.q["last_event_id"]).fetchone()[0]))
-
-    async def listen(self, channel_handler: Notify) -> None:
-        """Wake-ups only, from outside commits (followers poll `events_after` for events)."""
-        if self.path in ("", ":memory:"):
-            return
-        await watch_commits(self.path, channel_handler)
 
 
 def _statements(sql: str) -> list[str]:
