@@ -204,6 +204,10 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
         news = [self._new_run(item) for item in items]
         store = await self._ready()
         created = await store.create_runs(news, conn=conn)
+        if conn is not None:
+            # the caller's transaction may still roll back: its NOTIFY, sent on commit, wakes
+            # the workers and reaches every stream (this process's listeners too)
+            return created
         queues = {c.run.queue for c in created if c.created}
         for queue in queues:
             self._wake_local(queue)

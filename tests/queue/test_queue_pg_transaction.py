@@ -29,6 +29,7 @@ async def test_transactional_enqueue_commits_or_leaves_nothing(pg_qenv: QueueEnv
     await env.wait_ready(worker)
     listener = await psycopg.AsyncConnection.connect(env.url, autocommit=True)
     caller = await psycopg.AsyncConnection.connect(env.url)
+    in_process = app.events.subscribe()  # what this process's own streams would show
     try:
         await listener.execute("LISTEN jobglass_wakeup")
 
@@ -42,6 +43,7 @@ async def test_transactional_enqueue_commits_or_leaves_nothing(pg_qenv: QueueEnv
                 raise Rollback
         assert await _notes(listener, 0.5) == []
         assert await env.count_rows("runs") == 0
+        assert in_process.queue.empty(), "a rolled-back run was announced in this process"
         await caller.rollback()  # end the implicit transaction the `with` left open
 
         # committed: the run exists and the wake-up arrives, only after the commit
@@ -61,6 +63,7 @@ async def test_transactional_enqueue_commits_or_leaves_nothing(pg_qenv: QueueEnv
         # woken, not polled: picked up well within the worker's 30 s poll interval
         assert max(r["t"] for r in done) - committed_at < 2.0
     finally:
+        in_process.close()
         await caller.close()
         await listener.close()
 
