@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
@@ -45,7 +44,7 @@ from .base import (
 from .filters import levels_at_or_above, run_filter_sql
 from .postgres_applog import PostgresAppLogMixin
 from .postgres_schedules import PostgresScheduleMixin
-from .rows import aware, created_run, log_from_row, run_from_row
+from .rows import aware, created_run, log_from_row, run_from_row, worker_from_row
 
 log = logging.getLogger("jobglass.stores.postgres")
 
@@ -418,19 +417,7 @@ class PostgresStore(PostgresAppLogMixin, PostgresScheduleMixin):
 
     async def list_workers(self, stale_after: float) -> list[WorkerInfo]:
         rows = await self._one("list_workers", {"stale_after": float(stale_after)})
-        return [
-            WorkerInfo(
-                id=r["id"],
-                hostname=r["hostname"],
-                pid=r["pid"],
-                queues=json.loads(r["queues"]),
-                concurrency=r["concurrency"],
-                started_at=aware(r["started_at"]),
-                heartbeat_at=aware(r["heartbeat_at"]),
-                running=int(r["running"]),
-            )
-            for r in rows
-        ]
+        return [worker_from_row(r, aware) for r in rows]
 
     async def queue_stats(self) -> dict[str, dict[str, Any]]:
         keys = ("waiting", "delayed", "active", "retrying", "completed", "failed", "cancelled")

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..models import LogLine, RetryPolicy, Run, RunStatus
-from .base import NewRun
+from .base import NewRun, WorkerInfo
 
 TimeDecoder = Callable[[Any], datetime | None]
 
@@ -95,6 +95,19 @@ def run_from_row(row: Mapping[str, Any], t: TimeDecoder) -> Run:
         next_fire_time=t(row["next_fire_time"]),
         keep_completed=row["keep_completed"],
         keep_failed=row["keep_failed"],
+    )
+
+
+def worker_from_row(row: Mapping[str, Any], t: TimeDecoder) -> WorkerInfo:
+    return WorkerInfo(
+        id=row["id"],
+        hostname=row["hostname"],
+        pid=row["pid"],
+        queues=from_json_text(row["queues"]),
+        concurrency=row["concurrency"],
+        started_at=t(row["started_at"]),
+        heartbeat_at=t(row["heartbeat_at"]),
+        running=int(row["running"]),
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from .base import Heartbeat, WorkerInfo
-from .rows import epoch_to_dt
+from .rows import epoch_to_dt, worker_from_row
 
 T = TypeVar("T")
 
@@ -65,18 +65,6 @@ class SQLiteWorkerMixin:
     async def list_workers(self, stale_after: float) -> list[WorkerInfo]:
         def read(c: sqlite3.Connection) -> list[WorkerInfo]:
             rows = c.execute(self.q["list_workers"], {"since": time.time() - stale_after})
-            return [
-                WorkerInfo(
-                    id=r["id"],
-                    hostname=r["hostname"],
-                    pid=r["pid"],
-                    queues=json.loads(r["queues"]),
-                    concurrency=r["concurrency"],
-                    started_at=epoch_to_dt(r["started_at"]),
-                    heartbeat_at=epoch_to_dt(r["heartbeat_at"]),
-                    running=r["running"],
-                )
-                for r in rows
-            ]
+            return [worker_from_row(r, epoch_to_dt) for r in rows]
 
         return await self._read(read)
