@@ -224,7 +224,8 @@ class CronSchedule:
         return hi
 
     def next_after(self, after: datetime) -> datetime | None:
-        """The first fire time strictly after ``after`` (naive = UTC).
+        """The first fire time strictly after ``after`` (naive = UTC; `next_fire_times` and
+        ``jobglass cron --after`` read a naive time as wall time in the schedule's zone).
 
         Returns an aware datetime in the schedule's zone, or ``None`` when the
         schedule never fires again (e.g. its year field lies in the past).
@@ -424,9 +425,16 @@ def next_fire_times(
 ) -> list[datetime]:
     """The next ``n`` fire times of cron expression ``expr`` after ``after`` (default now).
 
+    ``after`` may be aware (in any zone) or naive: a naive ``after`` is a wall-clock time in
+    ``tz``, the schedule's zone, as ``jobglass cron --after`` reads it (a wall time that a
+    daylight-saving change repeats or skips is read with the offset in force before the
+    change). The lower-level ``CronSchedule.next_after`` takes a naive time as UTC.
+
     Returns aware datetimes in ``tz``; fewer than ``n`` if the schedule ends.
     """
     schedule = CronSchedule.parse(expr, tz)
+    if after is not None and (after.tzinfo is None or after.utcoffset() is None):
+        after = after.replace(tzinfo=schedule._tz, fold=0)
     start = datetime.now(UTC) if after is None else after
     out: list[datetime] = []
     for when in schedule.iter_after(start):

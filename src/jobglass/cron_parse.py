@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .errors import InvalidInput
+
 _SECOND = timedelta(seconds=1)
 _ZERO = timedelta(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -38,8 +40,9 @@ _MACROS = {
 }
 
 
-class CronError(ValueError):
-    """A cron expression, interval or time zone was refused.
+class CronError(InvalidInput):
+    """A cron expression, interval or time zone was refused (an `InvalidInput`, so a
+    `ValueError` too).
 
     ``expression`` is the text that was refused; ``field`` names the offending
     field (``"hour"``, ``"day-of-week"``, ``"timezone"``, ``"interval"``...) or is

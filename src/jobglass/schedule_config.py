@@ -243,19 +243,53 @@ def add_schedule(app: JobGlass, job: str | JobDefinition, **options: Any) -> Sch
     return built
 
 
+def _decorator_values(definition: JobDefinition) -> dict[str, Any]:
+    """The settings `@app.job(schedule=...)` stands for: `"@every 4h"` or a cron expression."""
+    values: dict[str, Any] = {"job": definition.name}
+    stripped = str(definition.schedule).strip()
+    if stripped.lower().startswith(("@every ", "every ")):
+        values["every"] = stripped.split(None, 1)[1]
+    else:
+        values["cron"] = stripped
+    return values
+
+
+def check_decorated_schedule(definition: JobDefinition) -> None:
+    """Refuse `@app.job(schedule=...)` when the job is defined, not at the first sync: a bad
+    expression raises `CronError` naming the job and the field; a job whose required
+    parameters a schedule without params can't give raises `InvalidInput`."""
+    text = definition.schedule
+    name = definition.name
+    if not isinstance(text, str) or not text.strip():
+        raise CronError(
+            f"job {name!r}: schedule must be a cron expression or '@every <interval>',"
+            f" got {text!r}",
+            str(text),
+        )
+    values = _decorator_values(definition)
+    try:
+        every = values.get("every")
+        timing_of(values.get("cron"), None if every is None else _every_seconds(every), "UTC")
+    except CronError as err:
+        raise CronError(f"job {name!r}: schedule: {err}", err.expression, err.field) from None
+    except ScheduleError as err:
+        raise CronError(f"job {name!r}: schedule: {err.detail}", text, "interval") from None
+    try:
+        definition.validate_params({})
+    except InvalidInput as err:
+        raise InvalidInput(
+            f"job {name!r}: schedule: {err} (a schedule given to @app.job runs without params;"
+            " use app.schedule(..., params=...))"
+        ) from None
+
+
 def _decorated(app: JobGlass) -> dict[str, Schedule]:
     """`@app.job(..., schedule="0 */15 * * * ?")`: a schedule named after the job."""
     out: dict[str, Schedule] = {}
     for definition in app.jobs.values():
-        text = definition.schedule
-        if not text:
+        if not definition.schedule:
             continue
-        values: dict[str, Any] = {"job": definition.name}
-        stripped = text.strip()
-        if stripped.lower().startswith(("@every ", "every ")):
-            values["every"] = stripped.split(None, 1)[1]
-        else:
-            values["cron"] = stripped
+        values = _decorator_values(definition)
         try:
             out[definition.name] = build_schedule(app, definition.name, values, "code")
         except ScheduleError as err:

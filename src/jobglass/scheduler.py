@@ -27,6 +27,7 @@ from .stores.base import NewRun
 
 if TYPE_CHECKING:
     from .app import JobGlass
+    from .jobs import JobDefinition
 
 log = logging.getLogger("jobglass.scheduler")
 
@@ -173,7 +174,9 @@ class Fire:
     decided: str
     run: NewRun | None = None
     reason: str = ""  # for the log only: "", "misfire", "catch-up", "overlap"
-    detail: str = ""  # for the log only: why an overlapping fire was skipped
+    #: for the log only: the live run an overlapping fire met (it was skipped, or queued
+    #: behind that run when enqueued)
+    detail: str = ""
 
 
 @dataclass(slots=True)
@@ -201,6 +204,25 @@ class ClaimedFire:
     run: Run | None
 
 
+@dataclass(frozen=True, slots=True)
+class LiveRun:
+    """A live (QUEUED, RETRYING or RUNNING) run holding a concurrency key: an overlap for a
+    schedule of a job that does not allow concurrent runs, whoever started the run."""
+
+    concurrency_key: str
+    run_id: int
+    status: str
+    trigger: str
+    schedule_name: str | None
+
+    def describe(self, schedule: str) -> str:
+        if self.schedule_name == schedule:
+            return f"previous run {self.run_id} is still {self.status}"
+        if self.schedule_name:
+            return f"run {self.run_id} of schedule {self.schedule_name!r} is still {self.status}"
+        return f"run {self.run_id} (trigger {self.trigger}) is still {self.status}"
+
+
 @dataclass(slots=True)
 class FireRecord:
     schedule_name: str
@@ -225,6 +247,7 @@ class TickResult:
     enqueued: int = 0
     skipped: int = 0
     misfires: int = 0
+    queued_behind: int = 0  # enqueued (overlap=queue, catch-up) while the job's key was live
     lost: int = 0  # fires another scheduler had already claimed
     more: bool = False  # the due batch was full: tick again at once
 
@@ -335,9 +358,12 @@ class Scheduler:
         fires: list[Fire] = []
         advances: list[Advance] = []
         misses: dict[str, tuple[int, bool, list[datetime]]] = {}
+        keys = {s.name: key for s in due if (key := self._exclusive_key(s)) is not None}
+        live = await store.live_runs_by_concurrency_key(sorted(set(keys.values())))
+        fired: dict[str, str] = {}  # concurrency key -> the run this tick fired for it
         for s in due:
             try:
-                planned, advance, missed = self._plan(s, now)
+                planned, advance, missed = self._plan(s, now, keys.get(s.name), live, fired)
             except Exception as err:
                 if s.name not in self._broken:
                     self._broken.add(s.name)
@@ -354,10 +380,32 @@ class Scheduler:
         self._report(claimed, misses, {s.name: s for s in due}, result)
         return result
 
+    def _exclusive_key(self, s: Schedule) -> str | None:
+        """The concurrency key of the schedule's runs when its job does not allow concurrent
+        runs (None: it does, or the job is unknown here)."""
+        definition = self.app.jobs.get(s.job_name)
+        if definition is None or definition.allow_concurrent:
+            return None
+        try:
+            return definition.concurrency_key_for(s.params)
+        except Exception:  # the plan reports the schedule as unable to fire
+            return None
+
     def _plan(
-        self, s: Schedule, now: datetime
+        self,
+        s: Schedule,
+        now: datetime,
+        key: str | None,
+        live: Mapping[str, LiveRun],
+        fired: dict[str, str],
     ) -> tuple[list[Fire], Advance, tuple[int, bool, list[datetime]]]:
-        """The fires of one due schedule: missed ones by its misfire policy, then on-time ones."""
+        """The fires of one due schedule: missed ones by its misfire policy, then on-time ones.
+
+        With a concurrency `key` (the job does not allow concurrent runs), a live run holding
+        it overlaps: the schedule's own last run, a run another schedule fired in this tick
+        (`fired`), or any live run of the key (`live`: a manual or API enqueue, a trigger,
+        another schedule). On return, `fired[key]` names this schedule's run if it fired one.
+        """
         timing = s.timing
         first = s.next_fire_at
         assert first is not None
@@ -375,22 +423,30 @@ class Scheduler:
             on_time.append(when)
             when = timing.next_after(when)
         upcoming = when
-        definition = self.app.jobs.get(s.job_name)
-        exclusive = definition is not None and not definition.allow_concurrent
-        busy = (
-            f"previous run {s.last_run_id} is still {s.last_run_status}"
-            if s.last_run_status in LIVE
-            else ""
-        )
+        busy = ""
+        if key is not None:
+            other = live.get(key)
+            if s.last_run_status in LIVE:
+                busy = f"previous run {s.last_run_id} is still {s.last_run_status}"
+            elif key in fired:
+                busy = fired[key]
+            elif other is not None:
+                busy = other.describe(s.name)
         fires: list[Fire] = []
+        mine = ""
 
         def fire(at: datetime, after: datetime | None, reason: str, force: bool = False) -> None:
-            nonlocal busy
-            if exclusive and busy and s.overlap == "skip" and not force:
+            nonlocal busy, mine
+            if busy and s.overlap == "skip" and not force:
                 fires.append(Fire(s.name, at, "skipped", reason=reason or "overlap", detail=busy))
                 return
-            fires.append(Fire(s.name, at, "enqueued", self._new_run(s, at, after), reason))
-            busy = f"the run for {iso(at)} fired in the same tick is still QUEUED"
+            fires.append(
+                Fire(s.name, at, "enqueued", self._new_run(s, at, after), reason, detail=busy)
+            )
+            if key is not None:
+                busy = f"the run for {iso(at)} fired in the same tick is still QUEUED"
+                mine = f"the run for {iso(at)} of schedule {s.name!r} fired in the same tick"
+                mine += " is still QUEUED"
 
         if missed:
             after_window = on_time[0] if on_time else upcoming
@@ -407,6 +463,8 @@ class Scheduler:
                 fire(missed[0], after_window, "misfire")
         for i, at in enumerate(on_time):
             fire(at, on_time[i + 1] if i + 1 < len(on_time) else upcoming, "")
+        if key is not None and mine:
+            fired[key] = mine
         return fires, Advance(s.name, first, upcoming), (len(missed), more, missed[:1])
 
     def _new_run(self, s: Schedule, fire_time: datetime, next_fire: datetime | None) -> NewRun:
@@ -433,7 +491,7 @@ class Scheduler:
                 result.skipped += 1
             if f.reason in ("misfire", "catch-up"):
                 decided_misfire.setdefault(f.schedule_name, []).append(c)
-            if f.detail:  # skipped: the previous run is still live
+            if f.detail and c.run is None:  # skipped: a run of the job's key is still live
                 log.warning(
                     "schedule %r: fire at %s skipped: %s"
                     " (job %r does not allow concurrent runs; overlap=skip)",
@@ -442,6 +500,17 @@ class Scheduler:
                     f.detail,
                     due[f.schedule_name].job_name,
                 )
+            elif f.detail:  # enqueued behind a live run: it runs when that one ends
+                result.queued_behind += 1
+                if f.reason != "catch-up":  # catch-ups are summed up by the misfire line
+                    log.info(
+                        "schedule %r: fire at %s queued behind a live run: %s (job %r does not"
+                        " allow concurrent runs; overlap=queue: it runs when that one ends)",
+                        f.schedule_name,
+                        iso(f.fire_time),
+                        f.detail,
+                        due[f.schedule_name].job_name,
+                    )
         metrics = getattr(self.app, "metrics", None)
         count_misfire = getattr(metrics, "misfire", None)
         for name, decided in decided_misfire.items():
@@ -478,27 +547,75 @@ def correlation_id(prefix: str | None) -> str:
 
 
 def schedule_run(
-    app: JobGlass, s: Schedule, trigger: str, fire_time: datetime, next_fire: datetime | None
+    app: JobGlass,
+    s: Schedule,
+    trigger: str,
+    fire_time: datetime,
+    next_fire: datetime | None,
+    template: Run | None = None,
 ) -> NewRun:
-    """A run of the schedule's job with its params and context (checked like an enqueue)."""
-    from .enqueue import EnqueueRequest
+    """A run of the schedule's job with its params and context (checked like an enqueue).
+
+    The job's own settings (queue, priority, retry, timeout, concurrency key, retention) come
+    from its definition; a job not registered in this process (`jobglass schedules trigger`
+    without `--app`) takes them from `template`, an earlier run of the job, or else from the
+    defaults of `@app.job` (see `trigger_schedule`).
+    """
+    from .enqueue import EnqueueRequest, build_new_run
 
     scope = Scope.USER if s.user_id else Scope.TENANT if s.tenant_id else Scope.SYSTEM
-    new = app._new_run(
-        EnqueueRequest(
-            s.job_name,
-            s.params,
-            tenant_id=s.tenant_id,
-            user_id=s.user_id,
-            trigger=trigger,
-            scope=scope,
-            correlation_id=correlation_id(s.correlation_prefix),
-        )
+    request = EnqueueRequest(
+        s.job_name,
+        s.params,
+        tenant_id=s.tenant_id,
+        user_id=s.user_id,
+        trigger=trigger,
+        scope=scope,
+        correlation_id=correlation_id(s.correlation_prefix),
     )
+    if s.job_name in app.jobs:
+        new = app._new_run(request)
+    else:
+        new = build_new_run(_stand_in(s, template), request)
+        if template is not None:
+            new.retry = template.retry
     new.schedule_name = s.name
     new.fire_time = fire_time.astimezone(UTC)
     new.next_fire_time = None if next_fire is None else next_fire.astimezone(UTC)
     return new
+
+
+def _stand_in(s: Schedule, template: Run | None) -> JobDefinition:
+    """A definition for a job this process does not know: its settings copied from an earlier
+    run of the job (the params were checked when the schedule was stored)."""
+    from .jobs import JobDefinition
+
+    def unregistered(ctx: Any, **params: Any) -> None:  # never called: no worker runs it here
+        raise RuntimeError(f"job {s.job_name!r} is not registered in this process")
+
+    if template is None:
+        # nothing to copy: the defaults of @app.job, and the job's name as concurrency key
+        # (exact for a job that does not allow concurrent runs, harmless for one that does)
+        return JobDefinition(s.job_name, unregistered, accepts_any=True, allow_concurrent=False)
+    key = template.concurrency_key
+    prefix = s.job_name + ":"
+    suffix: str | None = None
+    if key is not None and key != s.job_name and key.startswith(prefix):
+        # a per-value key ("job:value"); a template of other params can't tell this schedule's
+        # value: then the job's name stands in
+        suffix = key[len(prefix) :] if template.params == s.params else None
+    return JobDefinition(
+        s.job_name,
+        unregistered,
+        accepts_any=True,
+        queue=template.queue,
+        priority=template.priority,
+        timeout=template.timeout,
+        keep_completed=template.keep_completed,
+        keep_failed=template.keep_failed,
+        allow_concurrent=key is None,
+        concurrency_key=None if suffix is None else (lambda _params: suffix),
+    )
 
 
 def publish_runs(app: JobGlass, runs: list[Run]) -> None:
@@ -576,14 +693,40 @@ async def resume_schedule(app: JobGlass, name: str) -> Schedule:
 
 
 async def trigger_schedule(app: JobGlass, name: str) -> Run:
-    """Run the schedule's job now, once (trigger MANUAL; paused or not; not a fire time)."""
+    """Run the schedule's job now, once (trigger MANUAL; paused or not; not a fire time).
+
+    Works from the stored schedule alone: a job not registered in this process (e.g. the
+    CLI's bare app) takes its queue, priority, retry, timeout and concurrency key from the
+    schedule's last run, else the job's newest run, else the defaults (queue 'default').
+    """
     s = await _stored(app, name)
     upcoming = s.next_fire_at if s.enabled and not s.paused else None
-    new = schedule_run(app, s, Trigger.MANUAL, datetime.now(UTC), upcoming)
+    template = None if s.job_name in app.jobs else await _job_template(app, s)
+    new = schedule_run(app, s, Trigger.MANUAL, datetime.now(UTC), upcoming, template)
     run = await app.store.trigger_schedule_run(s.name, new)
     publish_runs(app, [run])
     log.info("schedule %r triggered by hand: run %s", name, run.id)
     return run
+
+
+async def _job_template(app: JobGlass, s: Schedule) -> Run | None:
+    """An earlier run of the schedule's job to copy the job's settings from."""
+    store = await app._ready()
+    if s.last_run_id is not None:
+        last = await store.get_run(s.last_run_id)
+        if last is not None and last.job_name == s.job_name:
+            return last
+    newest = await app.list_runs(job_name=s.job_name, limit=1)
+    if newest:
+        return newest[0]
+    log.warning(
+        "schedule %r: job %r is not registered in this process and has no earlier run to copy"
+        " its settings from: the run goes to queue 'default' with the job defaults (load the"
+        " app, e.g. --app MODULE:APP, to use the job's own settings)",
+        s.name,
+        s.job_name,
+    )
+    return None
 
 
 def _wake_schedulers(app: JobGlass) -> None:

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from jobglass import ConfigError, JobContext, JobGlass, NotFound
+from jobglass import ConfigError, JobContext, JobGlass, NotFound, Retry, next_fire_times
 from jobglass.cli import build_parser, main
 from jobglass.scheduler import FireRecord, Scheduler
 
@@ -44,7 +45,30 @@ def make_app(url: str) -> JobGlass:
     @app.job(name="exclusive", allow_concurrent=False)
     async def exclusive(ctx: JobContext) -> None: ...
 
+    @app.job(name="solo", allow_concurrent=False)
+    async def solo(ctx: JobContext) -> None: ...
+
+    @app.job(name="regional", allow_concurrent=False, concurrency_key="region")
+    async def regional(ctx: JobContext, region: str = "eu") -> None: ...
+
     return app
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """`main()` puts a jobglass handler on the root logger, bound to the stderr of the moment
+    (capsys's, closed after the test): take it off again, so later records never reach a
+    closed stream (`--- Logging error --- ValueError: I/O operation on closed file`)."""
+    root = logging.getLogger()
+    before, level = [h for h in root.handlers if getattr(h, "_jobglass", False)], root.level
+    yield
+    for handler in list(root.handlers):
+        if getattr(handler, "_jobglass", False) and handler not in before:
+            root.removeHandler(handler)
+    for handler in before:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 async def fires_of(app: JobGlass, name: str) -> list[FireRecord]:
@@ -166,7 +190,7 @@ async def test_overlap_skips_while_the_previous_run_is_live(
 ) -> None:
     app = make_app(store_url)
     app.schedule("exclusive", name="ex-skip", cron=EVERY_MINUTE)
-    app.schedule("exclusive", name="ex-queue", cron=EVERY_MINUTE, overlap="queue")
+    app.schedule("solo", name="ex-queue", cron=EVERY_MINUTE, overlap="queue")
     clock = Clock(T0)
     async with app:
         scheduler = Scheduler(app, now=clock)
@@ -175,9 +199,18 @@ async def test_overlap_skips_while_the_previous_run_is_live(
         assert (await scheduler.tick()).enqueued == 2
         first = {s.name: s.last_run_id for s in await app.schedules()}
         clock.now = T0 + 2 * MINUTE
-        with caplog.at_level(logging.WARNING, logger="jobglass.scheduler"):
+        with caplog.at_level(logging.INFO, logger="jobglass.scheduler"):
             result = await scheduler.tick()
-        assert (result.enqueued, result.skipped) == (1, 1)
+        assert (result.enqueued, result.skipped, result.queued_behind) == (1, 1, 1)
+        queued = [r for r in caplog.records if "queued behind" in r.getMessage()]
+        assert [(r.levelname, r.getMessage()) for r in queued] == [
+            (
+                "INFO",
+                "schedule 'ex-queue': fire at 2026-01-05T12:02:00.000Z queued behind a live run:"
+                f" previous run {first['ex-queue']} is still QUEUED (job 'solo' does not allow"
+                " concurrent runs; overlap=queue: it runs when that one ends)",
+            )
+        ]
         fires = await fires_of(app, "ex-skip")
         assert [(f.fire_time, f.decided, f.run_id) for f in fires] == [
             (T0 + MINUTE, "enqueued", first["ex-skip"]),
@@ -195,6 +228,127 @@ async def test_overlap_skips_while_the_previous_run_is_live(
         clock.now = T0 + 3 * MINUTE
         await scheduler.tick()
         assert await fire_times(app, "ex-skip") == [T0 + MINUTE, T0 + 3 * MINUTE]
+
+
+async def test_overlap_counts_live_runs_of_the_job_from_any_source(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job that does not allow concurrent runs overlaps with any live run holding its
+    concurrency key: a manual enqueue, another schedule's run, one fired in the same tick."""
+    app = make_app(store_url)
+    app.schedule("exclusive", name="ex-a", cron=EVERY_MINUTE)  # overlap=skip
+    app.schedule("exclusive", name="ex-q", cron=EVERY_MINUTE, overlap="queue")
+    app.schedule("report", name="free", cron=EVERY_MINUTE)  # allows concurrent runs
+    app.schedule("regional", name="reg-eu", cron=EVERY_MINUTE, params={"region": "eu"})
+    app.schedule("regional", name="reg-us", cron=EVERY_MINUTE, params={"region": "us"})
+    clock = Clock(T0)
+
+    async def tick(at: datetime) -> tuple[Any, list[str]]:
+        clock.now = at
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="jobglass.scheduler"):
+            result = await scheduler.tick()
+        return result, [r.getMessage() for r in caplog.records if "fire at" in r.getMessage()]
+
+    def tail(policy: str) -> str:
+        return f" (job 'exclusive' does not allow concurrent runs; overlap={policy}"
+
+    async with app:
+        scheduler = Scheduler(app, now=clock)
+        await scheduler.sync()
+        manual = await app.enqueue("exclusive")  # trigger API, no schedule
+        eu = await app.enqueue("regional", params={"region": "eu"})
+        await app.enqueue("report")
+
+        # 12:01: the manual run blocks ex-a (skipped) and ex-q (queued behind it); the live
+        # report run does not matter (concurrent runs allowed), nor an "eu" run for "us"
+        result, lines = await tick(T0 + MINUTE)
+        assert (result.enqueued, result.skipped, result.queued_behind) == (3, 2, 1)
+        at1 = "2026-01-05T12:01:00.000Z"
+        assert lines == [
+            f"schedule 'ex-a': fire at {at1} skipped: run {manual.id} (trigger API) is still"
+            f" QUEUED{tail('skip')})",
+            f"schedule 'ex-q': fire at {at1} queued behind a live run: run {manual.id} (trigger"
+            f" API) is still QUEUED{tail('queue')}: it runs when that one ends)",
+            f"schedule 'reg-eu': fire at {at1} skipped: run {eu.id} (trigger API) is still"
+            " QUEUED (job 'regional' does not allow concurrent runs; overlap=skip)",
+        ]
+        fired = {s.name: s.last_run_id for s in await app.schedules()}
+        assert fired["ex-a"] is None and fired["reg-eu"] is None
+        assert fired["ex-q"] is not None and fired["free"] is not None
+        assert fired["reg-us"] is not None
+
+        # 12:02: the manual run is gone; ex-q's run (another schedule's) still blocks ex-a
+        await app.cancel(manual.id)
+        result, lines = await tick(T0 + 2 * MINUTE)
+        at2 = "2026-01-05T12:02:00.000Z"
+        assert lines[:2] == [
+            f"schedule 'ex-a': fire at {at2} skipped: run {fired['ex-q']} of schedule 'ex-q' is"
+            f" still QUEUED{tail('skip')})",
+            f"schedule 'ex-q': fire at {at2} queued behind a live run: previous run"
+            f" {fired['ex-q']} is still QUEUED{tail('queue')}: it runs when that one ends)",
+        ]
+
+        # 12:03: nothing of the key is live; ex-a fires, and ex-q queues behind that run
+        for run in await app.list_runs(job_name="exclusive", status=["QUEUED"]):
+            await app.cancel(run.id)
+        result, lines = await tick(T0 + 3 * MINUTE)
+        at3 = "2026-01-05T12:03:00.000Z"
+        assert lines[0] == (
+            f"schedule 'ex-q': fire at {at3} queued behind a live run: the run for {at3} of"
+            f" schedule 'ex-a' fired in the same tick is still QUEUED{tail('queue')}: it runs"
+            " when that one ends)"
+        )
+        assert await fire_times(app, "ex-a") == [T0 + 3 * MINUTE]
+        assert await fire_times(app, "ex-q") == [T0 + k * MINUTE for k in (1, 2, 3)]
+        assert [f.decided for f in await fires_of(app, "ex-a")] == ["skipped"] * 2 + ["enqueued"]
+
+
+async def test_schedules_report_the_last_fire_and_the_last_runs_status(store_url: str) -> None:
+    app = JobGlass(store_url)
+    done = asyncio.Event()
+
+    @app.job(name="beat")
+    async def beat(ctx: JobContext) -> None:
+        done.set()
+
+    app.schedule("beat", name="hourly", cron="0 0 * * * ?")
+    clock = Clock(T0 - timedelta(minutes=30))
+    async with app:
+        scheduler = Scheduler(app, now=clock)
+        await scheduler.sync()
+        (before,) = await app.schedules()
+        assert (before.last_fire_at, before.last_run_id, before.last_run_status) == (None,) * 3
+        clock.now = T0 + timedelta(seconds=5)
+        assert (await scheduler.tick()).enqueued == 1
+        (fired,) = await app.schedules()
+        assert fired.last_fire_at == T0
+        assert fired.next_fire_at == T0 + timedelta(hours=1)
+        assert fired.last_run_status == "QUEUED"
+        (run,) = await app.list_runs(job_name="beat")
+        assert (fired.last_run_id, run.fire_time) == (run.id, T0)
+        shown = fired.to_json()
+        assert (shown["lastFireAt"], shown["lastRunId"], shown["lastRunStatus"]) == (
+            "2026-01-05T12:00:00.000Z",
+            str(run.id),
+            "QUEUED",
+        )
+
+        worker = app.worker()
+        task = asyncio.create_task(worker.run())
+        await asyncio.wait_for(done.wait(), 30)
+        for _ in range(300):
+            (after,) = await app.schedules()
+            if after.last_run_status == "SUCCESS":
+                break
+            await asyncio.sleep(0.02)
+        worker.stop()
+        assert await task == 0
+        assert (after.last_fire_at, after.last_run_id, after.last_run_status) == (
+            T0,
+            run.id,
+            "SUCCESS",
+        )
 
 
 # -- definitions and control ----------------------------------------------------------------------
@@ -306,14 +460,16 @@ async def test_two_scheduler_processes_fire_each_time_exactly_once(
         )
         for _ in range(2)
     ]
-    watcher = JobGlass(store_url)  # fire for ~5 s once both have started (slow machines too)
+    # fire for ~9 s once both have started (a stretch long enough for the two processes to
+    # meet at many fire times; a 30 s bound for slow machines)
+    watcher = JobGlass(store_url)
     async with watcher:
         for _ in range(300):
             await asyncio.sleep(0.1)
             if any(p.returncode is not None for p in procs):
                 break
             try:
-                if len(await fires_of(watcher, "beat")) >= 5:
+                if len(await fires_of(watcher, "beat")) >= 9:
                     break
             except Exception:  # not migrated yet
                 continue
@@ -334,7 +490,7 @@ async def test_two_scheduler_processes_fire_each_time_exactly_once(
         for name, step in (("beat", 1), ("beat-2s", 2)):
             fires = await fires_of(app, name)
             mine = [r for r in runs if r.schedule_name == name]
-            assert len(fires) >= (4 if step == 1 else 2), (name, fires)
+            assert len(fires) >= (8 if step == 1 else 4), (name, fires)
             assert all(f.decided == "enqueued" and f.run_id for f in fires)
             # one run per fire time, and the fire record names exactly that run
             assert len(mine) == len(fires) == len({r.fire_time for r in mine})
@@ -401,6 +557,110 @@ def test_schedules_command(
     assert capsys.readouterr().out.startswith("schedule 'beat' resumed; next fire ")
     assert main(["schedules", "pause", "nope", "--app", app_module]) == 2
     assert "unknown schedule 'nope'" in capsys.readouterr().err
+
+
+def test_trigger_without_app_works_from_the_stored_schedule(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`jobglass schedules trigger NAME` without --app: the CLI's bare app knows no job; the
+    schedule, as another app's scheduler stored it, and the job's earlier runs are enough."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JOBGLASS_DATABASE_URL", store_url)
+    app = JobGlass(store_url)
+
+    @app.job(name="data-cleanup", queue="maintenance", priority=5, timeout=30,
+             retry=Retry(attempts=4), allow_concurrent=False)  # fmt: skip
+    async def data_cleanup(ctx: JobContext, retention_days: int = 90) -> None: ...
+
+    @app.job(name="report")
+    async def report(ctx: JobContext, report_type: str = "Weekly") -> None: ...
+
+    app.schedule("data-cleanup", name="cleanup.daily", cron="0 0 2 * * ?", tenant_id=7,
+                 params={"retention_days": 30}, correlation_prefix="cleanup")  # fmt: skip
+    app.schedule("data-cleanup", name="cleanup.unfired", cron="0 0 3 1 1 ?")
+    app.schedule("report", name="report.weekly", cron="0 0 8 ? * MON", user_id="u-1",
+                 params={"report_type": "Monthly"})  # fmt: skip
+
+    async def fire_once() -> int:
+        clock = Clock(T0)
+        async with app:
+            scheduler = Scheduler(app, now=clock)
+            await scheduler.sync()
+            clock.now = datetime(2026, 1, 6, 2, 0, 1, tzinfo=UTC)
+            assert (await scheduler.tick()).enqueued == 1
+            (run,) = await app.list_runs(job_name="data-cleanup")
+            return run.id
+
+    fired_id = asyncio.run(fire_once())
+
+    def trigger(name: str) -> tuple[int, str]:
+        assert main(["schedules", "trigger", name]) == 0
+        out, err = capsys.readouterr()
+        found = re.fullmatch(
+            r"schedule '(.+)': run (\d+) queued \(job .+, correlation id .+\)\n", out
+        )
+        assert found is not None and found.group(1) == name, (out, err)
+        return int(found.group(2)), err
+
+    daily_id, err = trigger("cleanup.daily")
+    assert err == ""
+    unfired_id, err = trigger("cleanup.unfired")  # no run of its own: the job's newest run
+    assert err == ""
+    report_id, err = trigger("report.weekly")  # the job never ran: defaults, and a warning
+    assert "job 'report' is not registered in this process and has no earlier run" in err
+    assert "queue 'default'" in err
+
+    async def check() -> None:
+        async with JobGlass(store_url) as reader:
+            fired = await reader.get_run(fired_id)
+            daily = await reader.get_run(daily_id)
+            unfired = await reader.get_run(unfired_id)
+            weekly = await reader.get_run(report_id)
+            stored = {s.name: s for s in await reader.schedules()}
+        assert (daily.trigger, daily.schedule_name, daily.job_name) == (
+            "MANUAL", "cleanup.daily", "data-cleanup"
+        )  # fmt: skip
+        assert daily.params == {"retention_days": 30}
+        assert (daily.tenant_id, daily.scope) == ("7", "tenant")
+        assert re.fullmatch(r"cleanup-[0-9a-f]{32}", daily.correlation_id or "")
+        for run in (daily, unfired):  # the job's own settings, as its scheduled run had them
+            assert (run.queue, run.priority, run.timeout, run.retry, run.concurrency_key) == (
+                "maintenance", 5, 30, fired.retry, "data-cleanup"
+            )  # fmt: skip
+        assert fired.retry.attempts == 4
+        assert unfired.params == {} and unfired.schedule_name == "cleanup.unfired"
+        assert (weekly.queue, weekly.params, weekly.user_id, weekly.scope) == (
+            "default", {"report_type": "Monthly"}, "u-1", "user"
+        )  # fmt: skip
+        assert stored["cleanup.daily"].last_run_id == daily_id
+        assert stored["report.weekly"].last_run_id == report_id
+        assert await reader_fires(store_url, "cleanup.daily") == 1  # a trigger is no fire
+
+    asyncio.run(check())
+
+
+async def reader_fires(url: str, name: str) -> int:
+    async with JobGlass(url) as reader:
+        return len(await reader.store.list_schedule_fires(name))
+
+
+def test_cron_command_and_next_fire_times_read_a_naive_after_alike(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both read a time without offset as wall time in the zone (07:30 Berlin = 06:30Z)."""
+    after = "2026-01-05T07:30:00"
+    assert main(["cron", "0 0 8 * * ?", "--tz", "Europe/Berlin", "--after", after, "-n", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    expected = next_fire_times("0 0 8 * * ?", datetime.fromisoformat(after), 2, "Europe/Berlin")
+    assert out == [t.isoformat() for t in expected]
+    assert out == ["2026-01-05T08:00:00+01:00", "2026-01-06T08:00:00+01:00"]
+    assert main(["cron", "0 0 8 * * ?", "--tz", "Europe/Berlin", "--after",
+                 "2026-01-05T07:30:00Z", "-n", "1"]) == 0  # fmt: skip
+    assert capsys.readouterr().out == "2026-01-06T08:00:00+01:00\n"
+    with pytest.raises(SystemExit):
+        main(["cron", "--help"])
+    assert "wall-clock time in --tz" in " ".join(capsys.readouterr().out.split())
 
 
 async def test_worker_with_scheduler_refuses_a_bad_config(sqlite_url: str, tmp_path: Path) -> None:

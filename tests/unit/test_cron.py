@@ -484,6 +484,28 @@ def test_next_fire_times_returns_aware_datetimes_with_right_offset() -> None:
     ]
 
 
+def test_next_fire_times_reads_a_naive_after_as_wall_time_in_the_zone() -> None:
+    """As `jobglass cron --after` does: 07:30 is 07:30 in Berlin (06:30Z), not 07:30Z."""
+    naive = next_fire_times("0 0 8 * * ?", after=datetime(2026, 1, 5, 7, 30), n=2,
+                            tz="Europe/Berlin")  # fmt: skip
+    assert [g.isoformat() for g in naive] == [
+        "2026-01-05T08:00:00+01:00",
+        "2026-01-06T08:00:00+01:00",
+    ]
+    berlin = datetime(2026, 1, 5, 7, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert next_fire_times("0 0 8 * * ?", after=berlin, n=2, tz="Europe/Berlin") == naive
+    # aware times keep their own zone: 07:30Z is 08:30 in Berlin, past that day's fire
+    aware = next_fire_times("0 0 8 * * ?", after=utc(2026, 1, 5, 7, 30), n=1, tz="Europe/Berlin")
+    assert [g.isoformat() for g in aware] == ["2026-01-06T08:00:00+01:00"]
+    # in UTC (the default zone) naive and UTC agree
+    assert next_fire_times("@daily", after=datetime(2026, 1, 1, 10), n=1) == [utc(2026, 1, 2)]
+    # a wall time the spring-forward change skips is read with the offset before it:
+    # 02:30 on 2026-03-29 in Berlin = 01:30Z = 03:30 CEST
+    got = next_fire_times("0 */15 * * * ?", after=datetime(2026, 3, 29, 2, 30), n=1,
+                          tz="Europe/Berlin")  # fmt: skip
+    assert [g.isoformat() for g in got] == ["2026-03-29T03:45:00+02:00"]
+
+
 def test_next_fire_times_defaults() -> None:
     before = datetime.now(UTC)
     got = next_fire_times("*/15 * * * *")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jobglass import ConfigError, InvalidInput, JobContext, JobGlass
+from jobglass import ConfigError, CronError, InvalidInput, JobContext, JobGlass
 from jobglass.schedule_config import defined_schedules, discover_config, load_config
 
 
@@ -297,11 +297,88 @@ def test_app_schedule_checks_its_options() -> None:
         app.schedule("report-generation", name="x", every=0.5)
 
 
-def test_bad_decorator_schedule_is_reported_by_job() -> None:
+def test_bad_decorator_schedule_is_refused_when_the_job_is_defined() -> None:
     app = JobGlass("sqlite:///unused.db")
+    with pytest.raises(CronError) as err:
 
-    @app.job(name="broken", schedule="0 0 25 * * ?")
-    async def broken(ctx: JobContext) -> None: ...
+        @app.job(name="broken", schedule="0 0 25 * * ?")
+        async def broken(ctx: JobContext) -> None: ...
 
-    with pytest.raises(InvalidInput, match="job 'broken': schedule: invalid cron expression"):
-        defined_schedules(app)
+    assert str(err.value) == (
+        "job 'broken': schedule: invalid cron expression '0 0 25 * * ?': hour field '25' is out"
+        " of range 0-23"
+    )
+    assert (err.value.field, err.value.expression) == ("hour", "0 0 25 * * ?")
+    assert isinstance(err.value, InvalidInput)  # the CLI prints it without a traceback
+    assert "broken" not in app.jobs  # nothing half-registered
+    assert defined_schedules(app) == []
+
+    with pytest.raises(CronError, match=r"^job 'often': schedule: invalid interval") as err:
+
+        @app.job(name="often", schedule="@every fortnightly")
+        async def often(ctx: JobContext) -> None: ...
+
+    assert err.value.field == "interval"
+    with pytest.raises(CronError, match=r"^job 'never': schedule: .*must be greater than zero"):
+
+        @app.job(name="never", schedule="@every 0s")
+        async def never(ctx: JobContext) -> None: ...
+
+    with pytest.raises(
+        InvalidInput, match=r"^job 'needy': schedule: job 'needy': missing required parameter 'n'"
+    ):
+
+        @app.job(name="needy", schedule="0 0 2 * * ?")
+        async def needy(ctx: JobContext, n: int) -> None: ...
+
+    assert sorted(app.jobs) == []
+
+    @app.job(name="fine", schedule="@every 4h")
+    async def fine(ctx: JobContext) -> None: ...
+
+    assert [s.expression for s in defined_schedules(app)] == ["every 4h"]
+
+
+APPSETTINGS_ERRORS = [
+    (
+        {"CronExpression": "0 0 25 * * ?"},
+        "key 'CronExpression': invalid cron expression '0 0 25 * * ?': hour field '25' is out"
+        " of range 0-23",
+    ),
+    (
+        {"CronExpression": "0 0 8 ? * MON", "TimeZone": "Mars/Olympus"},
+        "key 'TimeZone': invalid time zone 'Mars/Olympus'",
+    ),
+    ({"CronExpression": "0 0 8 ? * MON", "Enabled": "yes"}, "key 'Enabled': must be true or"),
+    (
+        {"CronExpression": "0 0 8 ? * MON", "JobData": {"ReportKind": "Weekly"}},
+        "key 'JobData': job 'report-generation': unexpected parameter 'ReportKind'",
+    ),
+    (
+        {"CronExpression": "0 0 8 ? * MON", "MisfireInstruction": "Sometimes"},
+        "key 'MisfireInstruction': must be one of fire_once, skip, catch_up; got 'Sometimes'",
+    ),
+    ({"Interval": "fortnightly"}, "key 'Interval': invalid interval 'fortnightly'"),
+    ({"CronExpression": "0 0 8 ? * MON", "Frequency": "weekly"}, "unknown key 'Frequency'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    APPSETTINGS_ERRORS,
+    ids=[
+        min(settings.keys() - {"CronExpression"} or {"CronExpression"})
+        for settings, _ in APPSETTINGS_ERRORS
+    ],
+)
+def test_appsettings_json_errors_name_file_schedule_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict[str, object], message: str
+) -> None:
+    """The key is named as the JSON file spells it (`CronExpression`, not `cron`)."""
+    monkeypatch.chdir(tmp_path)
+    body = {"Logging": {}, "QuartzJobs": {"report-generation.Weekly": settings}}
+    write(tmp_path / "appsettings.json", json.dumps(body))
+    with pytest.raises(ConfigError) as err:
+        make_app().load_schedule_config("appsettings.json")
+    assert str(err.value).startswith("appsettings.json: schedule 'report-generation.Weekly': ")
+    assert message in str(err.value)

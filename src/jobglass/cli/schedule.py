@@ -56,7 +56,7 @@ def register(sub: Sub) -> None:
     for name, text in (
         ("pause", "stop firing until resumed"),
         ("resume", "fire again, from the next fire time after now"),
-        ("trigger", "run the schedule's job once now"),
+        ("trigger", "run the schedule's job once now (works from the stored schedule alone)"),
     ):
         a = actions.add_parser(name, help=text)
         a.add_argument("name", metavar="NAME")
@@ -66,7 +66,12 @@ def register(sub: Sub) -> None:
     p = sub.add_parser("cron", help="the next fire times of a cron expression")
     p.add_argument("expression", metavar="EXPR", help="e.g. '0 0 8 ? * MON' or '*/5 * * * *'")
     p.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA time zone (default UTC)")
-    p.add_argument("--after", metavar="ISO", help="start after this time (default now)")
+    p.add_argument(
+        "--after",
+        metavar="ISO",
+        help="start after this time (default now); without a UTC offset (Z, +02:00) it is a"
+        " wall-clock time in --tz",
+    )
     p.add_argument("-n", type=int, default=5, metavar="N", help="how many (default 5)")
     p.set_defaults(func=cmd_cron)
 
@@ -164,7 +169,7 @@ def cmd_cron(args: argparse.Namespace) -> int:
         raise CLIError(f"-n must be 1-10000, got {args.n}")
     try:
         schedule = CronSchedule.parse(args.expression, args.tz)
-        after = _parse_after(args.after, args.tz)
+        after = _parse_after(args.after)
         times = next_fire_times(args.expression, after, args.n, args.tz)
     except CronError as err:
         raise CLIError(str(err)) from None
@@ -176,18 +181,16 @@ def cmd_cron(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_after(text: str | None, tz: str) -> datetime | None:
+def _parse_after(text: str | None) -> datetime | None:
+    """`--after`: a naive time stays naive (`next_fire_times` reads it as wall time in --tz)."""
     if text is None:
         return None
     try:
-        when = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise CLIError(
             f"--after {text!r}: expected an ISO-8601 time, e.g. 2026-01-05T08:00:00Z"
         ) from None
-    if when.tzinfo is None:  # a wall-clock time in --tz
-        when = when.replace(tzinfo=ZoneInfo(tz))
-    return when
 
 
 def _upcoming(s: Schedule, n: int) -> list[datetime]:

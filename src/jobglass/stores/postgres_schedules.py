@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from ..models import Run
-from ..scheduler import ClaimedFire, Fire, FireBatch, FireRecord, Schedule, ScheduleSync
+from ..scheduler import ClaimedFire, Fire, FireBatch, FireRecord, LiveRun, Schedule, ScheduleSync
 from .base import Created, NewRun
 from .pg_batch import dumps, iso
 from .rows import aware
@@ -187,3 +187,18 @@ class PostgresScheduleMixin:
                 )
             )
         return out
+
+    async def live_runs_by_concurrency_key(self, keys: Sequence[str]) -> dict[str, LiveRun]:
+        """One live run per key that has any (RUNNING first, else the oldest)."""
+        if not keys:
+            return {}
+        async with self.connection() as conn:
+            rows = await self._fetch(
+                conn, "live_runs_by_concurrency_key", {"keys": sorted(set(keys))}
+            )
+        return {
+            r["concurrency_key"]: LiveRun(
+                r["concurrency_key"], r["id"], r["status"], r["trigger"], r["schedule_name"]
+            )
+            for r in rows
+        }

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..models import Run
-from ..scheduler import ClaimedFire, FireBatch, FireRecord, Schedule, ScheduleSync
+from ..scheduler import ClaimedFire, FireBatch, FireRecord, LiveRun, Schedule, ScheduleSync
 from .base import NewRun
 from .rows import epoch_to_dt
 
@@ -186,6 +186,22 @@ class SQLiteScheduleMixin:
             return [_fire_record(r) for r in rows]
 
         return await self._read(read)
+
+    async def live_runs_by_concurrency_key(self, keys: Sequence[str]) -> dict[str, LiveRun]:
+        """One live run per key that has any (RUNNING first, else the oldest)."""
+        if not keys:
+            return {}
+        args = {"keys": json.dumps(sorted(set(keys)))}
+
+        def read(c: sqlite3.Connection) -> dict[str, LiveRun]:
+            rows = c.execute(self.q["live_runs_by_concurrency_key"], args).fetchall()
+            return {r["concurrency_key"]: _live_run(r) for r in rows}
+
+        return await self._read(read)
+
+
+def _live_run(r: Any) -> LiveRun:
+    return LiveRun(r["concurrency_key"], r["id"], r["status"], r["trigger"], r["schedule_name"])
 
 
 def _fire_record(r: Any) -> FireRecord:

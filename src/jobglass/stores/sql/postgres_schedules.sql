@@ -113,3 +113,12 @@ RETURNING name;
 SELECT * FROM schedule_fires WHERE schedule_name = %(name)s
 ORDER BY fire_time DESC
 LIMIT %(limit)s;
+
+-- name: live_runs_by_concurrency_key
+-- Overlap: one live run per concurrency key that has any, a RUNNING one first, else the
+-- oldest (keys only exist on runs of jobs that do not allow concurrent runs).
+SELECT DISTINCT ON (concurrency_key) concurrency_key, id, status, trigger, schedule_name
+FROM runs
+WHERE concurrency_key = ANY(%(keys)s::text[])
+  AND status IN ('QUEUED', 'RETRYING', 'RUNNING')
+ORDER BY concurrency_key, (status = 'RUNNING') DESC, id;

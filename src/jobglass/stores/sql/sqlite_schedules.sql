@@ -89,3 +89,17 @@ RETURNING name;
 SELECT * FROM schedule_fires WHERE schedule_name = :name
 ORDER BY fire_time DESC
 LIMIT :limit;
+
+-- name: live_runs_by_concurrency_key
+-- Overlap: one live run per concurrency key that has any, a RUNNING one first, else the
+-- oldest (keys only exist on runs of jobs that do not allow concurrent runs).
+SELECT concurrency_key, id, status, trigger, schedule_name FROM (
+    SELECT concurrency_key, id, status, trigger, schedule_name,
+        row_number() OVER (
+            PARTITION BY concurrency_key ORDER BY status = 'RUNNING' DESC, id
+        ) AS pick
+    FROM runs
+    WHERE concurrency_key IN (SELECT value FROM json_each(:keys))
+      AND status IN ('QUEUED', 'RETRYING', 'RUNNING')
+)
+WHERE pick = 1;
