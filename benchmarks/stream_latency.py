@@ -14,8 +14,11 @@ figures come out per backend, p50/p99 over every (client, line) pair:
     commit -> client   the stream path itself (target: p99 <= 25 ms)
 
 PostgreSQL comes from JOBGLASS_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/
-test); a scratch database is created and dropped. A backend that cannot start is reported and
-skipped.
+test); a scratch database is created and dropped. A backend passes when both p99 targets are
+met AND every client received every line of the run, in order, with nothing missing. A backend
+that cannot start or cannot be measured (no database, a process that dies, a client that times
+out) is a FAILURE, never a skip: choose the backends to measure with --backends. The exit status
+is 0 only when every chosen backend passed.
 """
 
 from __future__ import annotations
@@ -165,6 +168,9 @@ async def _client(url: str, run_ready: asyncio.Event, out: list[tuple[int, int, 
 
 
 def _pct(values: list[float], q: float) -> float:
+    """The q-th percentile; NaN for no samples (NaN meets no target)."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
@@ -210,16 +216,24 @@ async def _measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
             r.raise_for_status()
             run_id = int(r.json()["run"]["id"])
             await asyncio.wait_for(asyncio.gather(*tasks), 300)
-            logs = await http.get(
-                f"/api/admin/jobs/{run_id}/logs",
-                params={"limit": 10_000},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            t0 = {
-                int(row["id"]): float(row["context"]["t0"])
-                for row in logs.json()["logs"]
-                if row["context"] and "t0" in row["context"]
-            }
+            t0: dict[int, float] = {}
+            after = 0
+            while True:  # every stored line, page by page (a page holds at most 10,000)
+                logs = await http.get(
+                    f"/api/admin/jobs/{run_id}/logs",
+                    params={"limit": 10_000, "after": after},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                logs.raise_for_status()
+                rows = logs.json()["logs"]
+                t0.update(
+                    (int(row["id"]), float(row["context"]["t0"]))
+                    for row in rows
+                    if row["context"] and "t0" in row["context"]
+                )
+                if len(rows) < 10_000:
+                    break
+                after = int(rows[-1]["id"])
     finally:
         if worker is not None:
             _stop(worker)
@@ -251,7 +265,7 @@ async def _measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "logger_p99": _pct(logger_to_client, 99),
         "commit_p50": _pct(commit_to_client, 50),
         "commit_p99": _pct(commit_to_client, 99),
-        "commit_mean": statistics.fmean(commit_to_client),
+        "commit_mean": statistics.fmean(commit_to_client) if commit_to_client else float("nan"),
     }
 
 
@@ -275,6 +289,22 @@ def _pg_drop(admin_url: str, name: str) -> None:
 TARGETS = {"sqlite": (300.0, 25.0), "postgres": (150.0, 25.0)}
 
 
+def _verdict(backend: str, result: dict[str, Any], lines: int) -> list[str]:
+    """Why this backend's measurement fails; empty when it passed."""
+    logger_target, commit_target = TARGETS[backend]
+    problems = []
+    if result["lines"] != lines:
+        problems.append(f"the run stored {result['lines']} of {lines} lines")
+    if result["complete_clients"] != result["clients"]:
+        missing = result["clients"] - result["complete_clients"]
+        problems.append(f"{missing}/{result['clients']} clients missed lines")
+    if not result["logger_p99"] <= logger_target:  # NaN (no samples) fails too
+        problems.append(f"logger->client p99 over {logger_target:.0f} ms")
+    if not result["commit_p99"] <= commit_target:
+        problems.append(f"commit->client p99 over {commit_target:.0f} ms")
+    return problems
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--work":
         return asyncio.run(_work(sys.argv[2], sys.argv[3]))
@@ -286,12 +316,17 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0, help="log lines per second")
     args = parser.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not backends or set(backends) - set(TARGETS):
+        parser.error(f"--backends: choose from {', '.join(TARGETS)}; got {args.backends!r}")
+    if args.clients < 1 or args.lines < 1 or not args.rate > 0:
+        parser.error("--clients and --lines must be >= 1 and --rate > 0")
     print(
         f"stream latency: {args.clients} WebSocket clients, worker in another process, "
         f"{args.lines} lines at {args.rate:.0f}/s"
     )
     failed = False
-    for backend in args.backends.split(","):
+    for backend in backends:
         pg_name = None
         admin = os.environ.get("JOBGLASS_TEST_POSTGRES_URL", PG_DEFAULT)
         tmp = tempfile.TemporaryDirectory()
@@ -307,23 +342,32 @@ def main() -> int:
             finally:
                 gc.enable()
         except Exception as err:
-            print(f"{backend:9s} skipped: {err}")
+            # not a skip: a backend asked for and not measured is a failed benchmark
+            failed = True
+            reason = " ".join(f"{type(err).__name__}: {err}".split())  # one line
+            print(f"{backend:9s} FAILED: could not run the benchmark ({reason})", flush=True)
             continue
         finally:
             if pg_name:
-                _pg_drop(admin, pg_name)
+                try:
+                    _pg_drop(admin, pg_name)
+                except Exception as err:
+                    print(f"{backend:9s} warning: scratch database {pg_name} not dropped: {err}")
             tmp.cleanup()
         logger_target, commit_target = TARGETS[backend]
-        ok = result["logger_p99"] <= logger_target and result["commit_p99"] <= commit_target
-        failed |= not ok
+        problems = _verdict(backend, result, args.lines)
+        failed |= bool(problems)
+        verdict = "OK" if not problems else "FAILED: " + "; ".join(problems)
         print(
             f"{backend:9s} logger->client p50 {result['logger_p50']:6.1f} ms"
             f"  p99 {result['logger_p99']:6.1f} ms (target {logger_target:.0f})"
             f" | commit->client p50 {result['commit_p50']:5.1f} ms"
             f"  p99 {result['commit_p99']:5.1f} ms (target {commit_target:.0f})"
             f" | {result['samples']} samples, {result['complete_clients']}/{result['clients']}"
-            f" clients got every line {'OK' if ok else 'MISSED TARGET'}"
+            f" clients got every line | {verdict}",
+            flush=True,
         )
+    print("stream latency: FAILED" if failed else "stream latency: all backends passed")
     return 1 if failed else 0
 
 

@@ -17,6 +17,13 @@ from .stores.base import NewRun
 
 QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 PRIORITY_RANGE = (-1000, 1000)
+# how far ahead `delay` and `run_at` may reach (ten 365-day years)
+MAX_AHEAD_SECONDS = 10 * 365 * 86400
+# the earliest accepted `run_at`: anything before is a placeholder or a bug (0001-01-01, epoch
+# 0), not a time to run at, and would make "oldest waiting" figures meaningless
+EARLIEST_RUN_AT = datetime(2000, 1, 1, tzinfo=UTC)
+# integer tenant and user ids must fit a signed 64-bit integer (a database BIGINT)
+ID_INT_RANGE = (-(2**63), 2**63 - 1)
 _SCOPES = frozenset(s.value for s in Scope)  # enum iteration per enqueue is slow
 _TRIGGERS = frozenset(t.value for t in Trigger)
 
@@ -67,8 +74,9 @@ def build_new_run(definition: JobDefinition, req: EnqueueRequest) -> NewRun:
     if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
         raise InvalidInput(f"timeout must be a number of seconds > 0, got {timeout!r}")
     inherited = current_enqueue_context()
-    tenant = _opt_str(req.tenant_id if req.tenant_id is not None else inherited.tenant_id)
-    user = _opt_str(req.user_id if req.user_id is not None else inherited.user_id)
+    tenant_id = req.tenant_id if req.tenant_id is not None else inherited.tenant_id
+    tenant = _id_str("tenant_id", tenant_id)
+    user = _id_str("user_id", req.user_id if req.user_id is not None else inherited.user_id)
     scope = req.scope or (Scope.TENANT if tenant else Scope.SYSTEM)
     if scope not in _SCOPES:
         raise InvalidInput(f"scope must be one of system, tenant, user; got {scope!r}")
@@ -116,7 +124,7 @@ def _run_at(delay: float | timedelta | None, run_at: datetime | str | None) -> d
         seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
             raise InvalidInput(f"delay must be a number of seconds >= 0, got {delay!r}")
-        if seconds > 10 * 365 * 86400:
+        if seconds > MAX_AHEAD_SECONDS:
             raise InvalidInput("delay must be at most ten years")
         return now + timedelta(seconds=seconds) if seconds else None
     if run_at is None:
@@ -132,11 +140,48 @@ def _run_at(delay: float | timedelta | None, run_at: datetime | str | None) -> d
         raise InvalidInput("run_at must be a datetime or an ISO-8601 string")
     if run_at.tzinfo is None:
         raise InvalidInput("run_at must carry a time zone (e.g. ...Z or +02:00)")
+    problem = run_at_problem(run_at, now)
+    if problem:
+        raise InvalidInput(f"run_at {problem}")
     return run_at.astimezone(UTC)
 
 
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def run_at_problem(run_at: datetime, now: datetime | None = None) -> str | None:
+    """Why a zoned `run_at` is refused, or None: it must be from `EARLIEST_RUN_AT`
+    (2000-01-01T00:00:00Z) to ten years from now (the same reach as `delay`)."""
+    latest = (now or datetime.now(UTC)) + timedelta(seconds=MAX_AHEAD_SECONDS)
+    if EARLIEST_RUN_AT <= run_at <= latest:  # aware comparisons never overflow
+        return None
+    try:
+        shown = run_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    except OverflowError:
+        shown = run_at.isoformat()
+    return (
+        f"must be from {EARLIEST_RUN_AT.isoformat().replace('+00:00', 'Z')} to ten years from"
+        f" now, got {shown}"
+    )
+
+
+def id_problem(value: Any) -> str | None:
+    """Why a tenant or user id is refused, or None: integers must fit signed 64 bits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        low, high = ID_INT_RANGE
+        if not low <= value <= high:
+            # bit_length, not str(): str() of a huge int raises (the 4300-digit limit)
+            return (
+                f"must be a string or an integer that fits signed 64 bits ({low} to {high}),"
+                f" got a {value.bit_length() + 1}-bit integer"
+            )
+    return None
+
+
+def _id_str(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    problem = id_problem(value)
+    if problem:
+        raise InvalidInput(f"{name} {problem}")
+    return str(value)
 
 
 def request_from_mapping(data: Mapping[str, Any]) -> EnqueueRequest:
