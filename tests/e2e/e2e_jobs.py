@@ -65,3 +65,30 @@ def bulk_log(ctx: JobContext, lines: int = 100_000) -> int:
         log.info(f"line {i}", None)
         log.increment_progress()
     return lines
+
+
+@app.job(name="chatty")
+async def chatty(ctx: JobContext, burst: int = 40, tail: int = 0, pause_ms: int = 1500) -> int:
+    """A burst of lines (a DEBUG one before every fifth), then `tail` more, one per pause: a
+    log to switch levels on and to scroll back in while it grows."""
+    log = ctx.log
+    log.set_stage("Chatting")
+    for i in range(1, burst + 1):
+        if i % 5 == 0:
+            log.debug(f"Debug detail {i}", {"i": i})
+        log.info(f"Burst line {i}")
+    for i in range(1, tail + 1):
+        await asyncio.sleep(pause_ms / 1000)
+        ctx.raise_if_cancelled()
+        log.info(f"Tail line {i}")
+    return burst + tail
+
+
+@app.job(name="tick")
+async def tick(ctx: JobContext) -> str:
+    """What the `e2e-tick` schedule runs (fired only where a test starts a scheduler)."""
+    ctx.log.info("tick")
+    return "tock"
+
+
+app.schedule("tick", every=3, name="e2e-tick", description="the schedules page's test subject")

@@ -41,6 +41,7 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.port}"
         self.server: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
+        self.scheduler: subprocess.Popen[bytes] | None = None
         self.admin_token = make_dev_token(SECRET, role="admin", subject="e2e-admin")
         self.viewer_token = make_dev_token(SECRET, role="viewer", subject="e2e-viewer")
         self.http = httpx.Client(base_url=self.base, timeout=10)
@@ -107,11 +108,24 @@ class Stack:
             time.sleep(0.1)
         raise RuntimeError(f"the worker did not start:\n{self.logs('worker')}")
 
+    def start_scheduler(self) -> None:
+        """`jobglass scheduler`: fires the app's schedules (e2e_jobs: `e2e-tick`) once stored."""
+        self.scheduler = self._spawn("scheduler", "scheduler", APP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.scheduler.poll() is not None:
+                raise RuntimeError(f"the scheduler exited:\n{self.logs('scheduler')}")
+            if all(s["updatedAt"] for s in self.get("/schedules")["schedules"]):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the scheduler did not start:\n{self.logs('scheduler')}")
+
     def stop(self) -> None:
-        for proc in (self.worker, self.server):
+        procs = (self.scheduler, self.worker, self.server)
+        for proc in procs:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in (self.worker, self.server):
+        for proc in procs:
             if proc is None:
                 continue
             try:
@@ -138,8 +152,11 @@ class Stack:
     def post(self, path: str, body: Any = None, token: str | None = None) -> httpx.Response:
         return self.http.post("/api/admin" + path, headers=self.headers(token), json=body)
 
-    def enqueue(self, job: str, **params: Any) -> dict[str, Any]:
-        response = self.post("/jobs", {"jobName": job, "params": params})
+    def enqueue(
+        self, job: str, options: dict[str, Any] | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """Enqueue `job` with `params`; `options` are other body fields (queue, tenantId...)."""
+        response = self.post("/jobs", {"jobName": job, "params": params, **(options or {})})
         assert response.status_code == 201, response.text
         run: dict[str, Any] = response.json()["run"]
         return run

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -85,6 +86,44 @@ def test_enqueue_from_the_form_and_watch_it_live(
     assert stack.run(run_id)["status"] == "SUCCESS"
 
 
+def test_the_enqueue_form_applies_queue_priority_delay_and_job_id(
+    stack: Stack, pages: Pages
+) -> None:
+    page = pages.open()
+    page.get_by_role("link", name="Enqueue a job").click()  # admins get the button
+    expect(page.locator("#e-job")).to_be_visible()
+    expect(page.locator(".viewer-note")).to_be_hidden()
+    page.select_option("#e-job", "stepper")
+    expect(page.locator("#e-queue")).to_have_value("default")  # the job's own, prefilled
+    page.fill("#p-steps", "3")
+    page.fill("#e-queue", "parked")  # no worker serves it: the run waits, as set
+    page.fill("#e-priority", "7")
+    page.fill("#e-delay", "3600")
+    page.fill("#e-jobid", "form-job-1")
+    page.get_by_role("button", name="Enqueue").click()
+    expect(page).to_have_url(RUN_URL)
+    run_id = RUN_URL.search(page.url).group(1)  # type: ignore[union-attr]
+    expect(page.locator(".page-head .badge")).to_have_text("QUEUED")
+
+    run = stack.run(run_id)
+    assert run["queue"] == "parked" and run["priority"] == 7 and run["jobId"] == "form-job-1"
+    assert run["metadata"]["params"] == {"steps": 3}  # only what was changed is sent
+    delay = datetime.fromisoformat(run["runAt"]) - datetime.fromisoformat(run["createdAt"])
+    assert 3590 <= delay.total_seconds() <= 3610, delay
+    facts = page.locator("dl.facts")
+    for text in ("parked", "form-job-1", "Run at"):
+        expect(facts).to_contain_text(text)
+
+    # the same job id again: the live run comes back instead of a second one
+    page.goto(stack.url("#/enqueue?job=stepper"))
+    expect(page.locator("#e-job")).to_have_value("stepper")
+    page.fill("#e-queue", "parked")
+    page.fill("#e-jobid", "form-job-1")
+    page.get_by_role("button", name="Enqueue").click()
+    expect(page).to_have_url(re.compile(rf"#/runs/{run_id}$"))
+    assert stack.post(f"/jobs/{run_id}/cancel").status_code == 200
+
+
 def test_two_admins_see_the_same_updates(stack: Stack, pages: Pages, screenshot: Any) -> None:
     first, second = pages.open(), pages.open()
     for page in (first, second):
@@ -96,7 +135,9 @@ def test_two_admins_see_the_same_updates(stack: Stack, pages: Pages, screenshot:
         expect(row.locator(".progress-label")).to_contain_text("/ 30")
     for page in (first, second):
         wait_progress(page, 5, scope=f"tr[data-run-id='{run['id']}']")
-    screenshot(first, "runs-table")
+    foot = first.locator(".table-foot").bounding_box()  # the table, not the empty page below
+    screenshot(first, "runs-table", clip={"x": 0, "y": 0, "width": 1400,
+                                          "height": foot["y"] + foot["height"] + 24})  # fmt: skip
     for row in rows:
         expect(row.locator(".badge")).to_have_text("SUCCESS", timeout=30_000)
         expect(row.locator(".progress-label")).to_contain_text("30 / 30")
@@ -146,8 +187,13 @@ def test_a_viewer_sees_no_admin_buttons_and_the_api_refuses_anyway(
     for name in ("Retry", "Cancel", "Delete"):
         expect(page.get_by_role("button", name=name)).to_have_count(0)
     page.goto(stack.url("#/enqueue"))
-    expect(page.get_by_role("button", name="Enqueue")).to_be_disabled()
-    expect(page.locator("text=only admins can enqueue")).to_be_visible()
+    expect(page.locator("#e-job")).to_be_visible()  # the form is there to read
+    expect(page.get_by_role("button", name="Enqueue")).to_have_count(0)
+    expect(page.locator(".viewer-note")).to_have_text("Read-only: viewer. Only admins can enqueue.")
+    page.goto(stack.url("#/runs"))
+    expect(page.locator(f"tr[data-run-id='{failed['id']}']")).to_be_visible()
+    expect(page.get_by_role("link", name="Enqueue a job")).to_have_count(0)
+    expect(page.locator("main").get_by_role("button")).to_have_text(["Clear filters"])
 
     viewer = stack.viewer_token
     assert stack.post(f"/jobs/{failed['id']}/retry", token=viewer).status_code == 403

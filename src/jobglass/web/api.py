@@ -391,6 +391,20 @@ def _add_meta_routes(api: FastAPI, app: JobGlass, base: str, viewer: Ident, admi
         return await app.queue_stats()
 
     @api.get(
+        base + "/queues/throughput",
+        response_model=m.ThroughputResponse,
+        tags=["queues"],
+        summary="Runs finished per queue and minute (SUCCESS as completed, FAILED as failed)",
+        responses=ERRORS,
+    )
+    async def queue_throughput(
+        _: Identity = Depends(viewer),
+        minutes: int = Query(60, ge=1, le=1440, description="the last N minutes, this one too"),
+    ) -> dict[str, Any]:
+        since, buckets = await app.finished_per_minute(minutes)
+        return {"since": iso(since), "minutes": minutes, "buckets": [b.to_json() for b in buckets]}
+
+    @api.get(
         base + "/workers", response_model=m.WorkersResponse, tags=["workers"], responses=ERRORS
     )
     async def workers(_: Identity = Depends(viewer)) -> dict[str, Any]:

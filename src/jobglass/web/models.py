@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..enqueue import id_problem, run_at_problem
 from ..models import LEVELS, RunStatus
 
 JSONObject = dict[str, Any]
@@ -169,6 +170,21 @@ class QueuesResponse(BaseModel):
     queues: dict[str, QueueStatsModel]
 
 
+class ThroughputBucketModel(_Exact):
+    queue: str
+    minute: str = Field(description="the minute's start, ISO-8601 UTC")
+    completed: int = Field(description="runs that ended SUCCESS in this minute")
+    failed: int = Field(description="runs that ended FAILED in this minute")
+
+
+class ThroughputResponse(BaseModel):
+    since: str = Field(description="start of the first minute counted (ISO-8601 UTC)")
+    minutes: int
+    buckets: list[ThroughputBucketModel] = Field(
+        description="non-empty minutes only, by queue then minute"
+    )
+
+
 class WorkerModel(_Open):
     id: str
     hostname: str
@@ -240,20 +256,40 @@ class EnqueueBody(BaseModel):
     delay: float | None = Field(
         None, ge=0, le=10 * 365 * 86400, allow_inf_nan=False, description="seconds"
     )
-    runAt: datetime | None = Field(None, description="ISO-8601 with a time zone")
+    runAt: datetime | None = Field(
+        None,
+        description="ISO-8601 with a time zone, from 2000-01-01T00:00:00Z to ten years ahead",
+    )
     jobId: str | None = Field(
         None, min_length=1, max_length=255, description="dedupe key: a live run with it is returned"
     )
     correlationId: str | None = Field(None, min_length=1, max_length=128)
-    tenantId: str | int | None = None
-    userId: str | int | None = None
+    tenantId: str | int | None = Field(
+        None, description="a string, or an integer within signed 64 bits"
+    )
+    userId: str | int | None = Field(
+        None, description="a string, or an integer within signed 64 bits"
+    )
     timeout: float | None = Field(None, gt=0, le=10 * 365 * 86400, allow_inf_nan=False)
 
     @field_validator("tenantId", "userId")
     @classmethod
     def _short_id(cls, value: str | int | None) -> str | int | None:
+        problem = id_problem(value)  # the shared enqueue check, named by the body's field
+        if problem:
+            raise ValueError(problem)
         if value is not None and len(str(value)) > 128:
             raise ValueError("at most 128 characters")
+        return value
+
+    @field_validator("runAt")
+    @classmethod
+    def _run_at_bounds(cls, value: datetime | None) -> datetime | None:
+        # a zone-less time is refused by the shared enqueue check ("must carry a time zone")
+        if value is not None and value.tzinfo is not None:
+            problem = run_at_problem(value)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

@@ -171,9 +171,12 @@ export function detailPage(root, runId) {
       facts.append(h("dt", { text: label }), h("dd", { text: String(value) }));
     }
     if (r.correlationId) {
-      const link = h("a", { class: "mono", href: hashFor("runs", { correlationId: r.correlationId }),
-        title: "All runs with this correlation id", text: r.correlationId });
-      facts.append(h("dt", { text: "Correlation id" }), h("dd", null, link));
+      const id = r.correlationId;
+      const runs = h("a", { class: "mono", href: hashFor("runs", { correlationId: id }),
+        title: "All runs with this correlation id", text: id });
+      const logs = h("a", { href: hashFor("logs", { correlationId: id }),
+        title: "The application logs with this correlation id", text: "logs" });
+      facts.append(h("dt", { text: "Correlation id" }), h("dd", null, runs, " · ", logs));
     }
     if (r.cancelRequested && LIVE_STATUSES.has(r.status)) {
       facts.append(h("dt", { text: "Cancel" }), h("dd", { text: "requested; the job will stop" }));

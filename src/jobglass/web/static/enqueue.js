@@ -19,10 +19,11 @@ export function enqueuePage(root, query) {
   const delay = h("input", { id: "e-delay", name: "delay", type: "number", min: "0", step: "any",
     placeholder: "0" });
   const jobId = h("input", { id: "e-jobid", name: "jobId", placeholder: "optional dedupe key" });
-  const submit = h("button", { type: "submit", class: "btn primary" }, "Enqueue");
+  // an admin action: a viewer sees no button, only a note (the API refuses viewers anyway)
+  const submit = h("button", { type: "submit", class: "btn primary", hidden: true }, "Enqueue");
   const message = h("div", { class: "notice", hidden: true, role: "alert" });
-  const adminNote = h("p", { class: "notice", hidden: true,
-    text: "You are signed in as a viewer: only admins can enqueue." });
+  const viewerNote = h("p", { class: "muted viewer-note", hidden: true,
+    text: "Read-only: viewer. Only admins can enqueue." });
   const form = h("form", { class: "card", "aria-label": "Enqueue a job", novalidate: true,
     onsubmit: (e) => { e.preventDefault(); send(); } },
   h("label", { for: "e-job" }, "Job", jobSelect), description,
@@ -33,8 +34,8 @@ export function enqueuePage(root, query) {
     h("label", { for: "e-priority" }, "Priority (higher runs first)", priority),
     h("label", { for: "e-delay" }, "Delay (seconds)", delay),
     h("label", { for: "e-jobid" }, "Job id", jobId)),
-  h("div", { class: "form-actions" }, submit, message));
-  root.append(h("div", { class: "page-head" }, h("h1", null, "Enqueue a job")), adminNote, form);
+  h("div", { class: "form-actions" }, submit, viewerNote, message));
+  root.append(h("div", { class: "page-head" }, h("h1", null, "Enqueue a job")), form);
 
   function say(text, isError = false) {
     message.hidden = !text;
@@ -43,8 +44,9 @@ export function enqueuePage(root, query) {
   }
 
   function applyRole() {
-    adminNote.hidden = auth.isAdmin || auth.role === null;
+    submit.hidden = !auth.isAdmin;
     submit.disabled = !auth.isAdmin;
+    viewerNote.hidden = auth.isAdmin || auth.role === null;
   }
 
   async function load() {
@@ -159,6 +161,7 @@ export function enqueuePage(root, query) {
     say("");
     let body;
     try {
+      if (!auth.isAdmin) throw new Error("Read-only: viewer. Only admins can enqueue.");
       body = { jobName: jobSelect.value, params: collect() };
       if (queue.value.trim()) body.queue = queue.value.trim();
       if (priority.value.trim()) body.priority = Number(priority.value);

@@ -282,7 +282,8 @@ export class LogView {
 
   updateResume() {
     this.resume.hidden = this.follow;
-    setText(this.resume, this.unseen ? `${fmtInt(this.unseen)} new lines · Follow` : "Follow");
+    const lines = this.unseen === 1 ? "line" : "lines";
+    setText(this.resume, this.unseen ? `${fmtInt(this.unseen)} new ${lines} · Follow` : "Follow");
   }
 
   render(toBottom = false) {

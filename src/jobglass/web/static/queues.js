@@ -1,7 +1,9 @@
 // Queues: per-queue counts (live), throughput of the last hour, and the live workers.
 
 import { api } from "./api.js";
-import { clear, fmtAgo, fmtDuration, fmtInt, h, hashFor, parseTime, setText, svg } from "./dom.js";
+import {
+  clear, debounce, fmtAgo, fmtDuration, fmtInt, h, hashFor, parseTime, setText, svg,
+} from "./dom.js";
 import { hub } from "./hub.js";
 
 const COUNTS = [
@@ -9,7 +11,6 @@ const COUNTS = [
   ["completed", "Completed"], ["failed", "Failed"], ["cancelled", "Cancelled"],
 ];
 const MINUTES = 60;
-const MAX_PAGES = 8;
 
 /** `{name: stats}` or `[{name, ...}]` -> `[[name, stats]]`, sorted by name. */
 export function queueEntries(data) {
@@ -28,7 +29,10 @@ export function queuesPage(root) {
       h("th", { scope: "col", class: "num", text: "Oldest waiting" }))),
     countsBody);
   const chartBox = h("div");
-  const chartNote = h("p", { class: "muted" });
+  const chartNote = h("p", { class: "muted chart-note", "aria-live": "polite" });
+  const chartQueue = h("select", { id: "chart-queue", "aria-label": "Queue shown in the chart",
+    onchange: () => drawThroughput() },
+    h("option", { value: "", text: "All queues" }));
   const workersBody = h("tbody");
   const workersTable = h("table", { class: "data" },
     h("thead", null, h("tr", null, ["Worker", "Host", "PID", "Queues", "Running", "Started",
@@ -44,6 +48,7 @@ export function queuesPage(root) {
       h("div", { class: "page-head" }, h("h2", { class: "section-title" },
         "Throughput, last hour (runs finished per minute)"),
       h("div", { class: "legend actions" },
+        chartQueue,
         h("span", null, h("span", { class: "sw ok" }), "completed"),
         h("span", null, h("span", { class: "sw bad" }), "failed"))),
       chartBox, chartNote),
@@ -75,6 +80,7 @@ export function queuesPage(root) {
         row = { tr, cells, oldest };
         rows.set(name, row);
         countsBody.append(tr);
+        addQueueOption(name);
       }
       COUNTS.forEach(([key], i) => setText(row.cells[i], fmtInt(stats[key] ?? 0)));
       const age = stats.oldestWaitingAgeSeconds;
@@ -91,47 +97,50 @@ export function queuesPage(root) {
   }
 
   // -- throughput ---------------------------------------------------------------------------
-  async function finishedSince(status, since) {
-    const out = [];
-    let cursor = null;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const data = await api("jobs", { query: { status, createdAfter: since.toISOString(),
-        limit: 500, cursor } });
-      out.push(...(data.runs || []));
-      cursor = data.nextCursor;
-      if (!cursor) return { runs: out, complete: true };
-    }
-    return { runs: out, complete: false };
-  }
-
+  // GET /queues/throughput: runs that finished in each minute of the last hour (by the time
+  // they ended, whenever they were created), per queue; summed here, or one queue picked.
+  let throughput = null;
   async function loadThroughput() {
-    const now = Date.now();
-    const start = now - MINUTES * 60000;
+    if (destroyed) return;
     try {
-      const [ok, bad] = await Promise.all([
-        finishedSince("SUCCESS", new Date(start)), finishedSince("FAILED", new Date(start)),
-      ]);
+      const data = await api("queues/throughput", { query: { minutes: MINUTES } });
       if (destroyed) return;
-      const buckets = Array.from({ length: MINUTES }, () => ({ ok: 0, bad: 0 }));
-      const put = (runs, key) => {
-        for (const r of runs) {
-          const t = parseTime(r.finishedAt);
-          if (t === null || t < start || t > now) continue;
-          const i = Math.min(MINUTES - 1, Math.floor((t - start) / 60000));
-          buckets[i][key] += 1;
-        }
-      };
-      put(ok.runs, "ok");
-      put(bad.runs, "bad");
-      clear(chartBox).append(chart(buckets, start));
-      const total = buckets.reduce((a, b) => a + b.ok + b.bad, 0);
-      const partial = ok.complete && bad.complete ? "" :
-        " (sampled: more runs finished than one view reads)";
-      setText(chartNote, `${fmtInt(total)} runs finished in the last hour${partial}.`);
+      throughput = data;
+      drawThroughput();
     } catch (err) {
       setText(chartNote, `Throughput unavailable: ${err.message}`);
     }
   }
+
+  function drawThroughput() {
+    if (!throughput) return;
+    const start = parseTime(throughput.since);
+    const minutes = throughput.minutes || MINUTES;
+    const only = chartQueue.value;
+    const buckets = Array.from({ length: minutes }, () => ({ ok: 0, bad: 0 }));
+    for (const b of throughput.buckets || []) {
+      addQueueOption(b.queue);
+      if (only && b.queue !== only) continue;
+      const i = Math.floor((parseTime(b.minute) - start) / 60000);
+      if (i < 0 || i >= minutes) continue;
+      buckets[i].ok += b.completed || 0;
+      buckets[i].bad += b.failed || 0;
+    }
+    clear(chartBox).append(chart(buckets, start));
+    const ok = buckets.reduce((a, b) => a + b.ok, 0);
+    const bad = buckets.reduce((a, b) => a + b.bad, 0);
+    setText(chartNote, `${fmtInt(ok + bad)} runs finished in the last hour` +
+      `${only ? ` on ${only}` : ""}: ${fmtInt(ok)} completed, ${fmtInt(bad)} failed.`);
+  }
+
+  function addQueueOption(name) {
+    if (!name || [...chartQueue.options].some((o) => o.value === name)) return;
+    const after = [...chartQueue.options].slice(1).find((o) => o.value.localeCompare(name) > 0);
+    chartQueue.insertBefore(h("option", { value: name, text: name }), after || null);
+  }
+
+  // a run that ends changes this minute's bar: read again soon (one indexed query)
+  const throughputSoon = debounce(loadThroughput, 1000);
 
   // -- workers ------------------------------------------------------------------------------
   let workers = [];
@@ -169,6 +178,9 @@ export function queuesPage(root) {
   }
 
   const off = hub.on((evt) => {
+    if (evt.type === "status" && (evt.status === "SUCCESS" || evt.status === "FAILED")) {
+      throughputSoon();
+    } else if (evt.type === "resync") throughputSoon();
     if (evt.type === "queues" && evt.queues) renderCounts(evt.queues);
     else if ((evt.type === "snapshot" || evt.type === "resync") && evt.queues) {
       renderCounts(evt.queues);
@@ -178,7 +190,7 @@ export function queuesPage(root) {
     setInterval(loadCounts, 10000),
     setInterval(loadWorkers, 5000),
     setInterval(renderWorkers, 1000),
-    setInterval(loadThroughput, 60000),
+    setInterval(loadThroughput, 30000),
   ];
   loadCounts();
   loadWorkers();

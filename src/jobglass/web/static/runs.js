@@ -1,6 +1,6 @@
 // Runs: a live table, newest first. Stream events patch the affected rows in place.
 
-import { api } from "./api.js";
+import { api, auth } from "./api.js";
 import {
   LIVE_STATUSES, STATUSES, clear, debounce, fmtDuration, fmtTime, h, hashFor, parseTime,
   progressBar, setStatusBadge, setText, statusBadge,
@@ -15,7 +15,10 @@ export function runsPage(root, query) {
   for (const key of FILTERS) filters[key] = query.get(key) || "";
   const rows = new Map(); // runId -> row
   const pending = new Set(); // run ids to fetch
-  const rejected = new Set(); // fetched, did not match the filters: never fetch again
+  // runs seen that do not match the filters now, id -> what we know of them: stream events
+  // update it, and a run whose status or stage brings it into the filters is fetched again
+  const rejected = new Map();
+  const changes = new Map(); // runId -> status events seen, to spot a fetch they overtook
   let nextCursor = null;
   let loading = false;
   let destroyed = false;
@@ -76,10 +79,13 @@ export function runsPage(root, query) {
   const moreButton = h("button", { type: "button", class: "btn", hidden: true,
     onclick: () => loadMore() }, "Load older runs");
   const message = h("div", { class: "notice", hidden: true });
+  // an admin action: viewers never see it (the API would refuse the enqueue anyway)
+  const enqueueLink = h("a", { class: "btn primary", href: "#/enqueue", hidden: !auth.isAdmin },
+    "Enqueue a job");
+  const offAuth = auth.onChange(() => { enqueueLink.hidden = !auth.isAdmin; });
   root.append(
     h("div", { class: "page-head" }, h("h1", null, "Runs"),
-      h("div", { class: "actions" }, h("a", { class: "btn primary", href: "#/enqueue" },
-        "Enqueue a job"))),
+      h("div", { class: "actions" }, enqueueLink)),
     filterBar, message,
     h("div", { class: "table-wrap" }, table),
     h("div", { class: "table-foot" }, moreButton, countLabel),
@@ -107,6 +113,7 @@ export function runsPage(root, query) {
       clear(tbody);
       rows.clear();
       rejected.clear();
+      changes.clear();
       for (const run of data.runs || []) insertRow(run, false);
       nextCursor = data.nextCursor || null;
       showMessage(rows.size ? "" : "No runs match these filters yet.");
@@ -168,8 +175,14 @@ export function runsPage(root, query) {
     return { tr, cells, badge, bar, run: {}, id: Number(run.id) };
   }
 
+  /** Apply what changed; a run that no longer matches the filters leaves the table. */
   function patch(row, run) {
     const r = Object.assign(row.run, run);
+    if (!matches(r)) {
+      removeRow(row.id);
+      rejected.set(row.id, r);
+      return;
+    }
     setStatusBadge(row.badge, r.status);
     setText(row.cells.job, r.jobName);
     setText(row.cells.queue, r.queue);
@@ -179,6 +192,15 @@ export function runsPage(root, query) {
     setText(row.cells.started, r.startedAt ? fmtTime(r.startedAt) : "");
     setText(row.cells.tenant, r.tenantId ?? "");
     updateDuration(row);
+  }
+
+  function removeRow(id) {
+    const row = rows.get(id);
+    if (!row) return;
+    row.tr.remove();
+    rows.delete(id);
+    if (!rows.size && !loading) showMessage("No runs match these filters yet.");
+    updateFoot();
   }
 
   function updateDuration(row) {
@@ -205,6 +227,11 @@ export function runsPage(root, query) {
       return;
     }
     if (live && nextCursor && id < oldestLoaded()) return;
+    if (!matches(run)) {
+      rejected.set(id, { ...run });
+      return;
+    }
+    rejected.delete(id);
     const row = makeRow(run);
     patch(row, run);
     rows.set(id, row);
@@ -225,11 +252,18 @@ export function runsPage(root, query) {
     }
   }
 
+  /** The server's filters, on what we know of a run: a field we do not know yet (a stream
+   * event carries no correlation id or job id) does not rule it out; a full run decides. */
   function matches(run) {
-    if (filters.status && run.status && run.status !== filters.status) return false;
+    if (filters.status && run.status
+      && !filters.status.toUpperCase().split(",").map((v) => v.trim()).includes(run.status)) {
+      return false;
+    }
     if (filters.job && run.jobName && run.jobName !== filters.job) return false;
     if (filters.queue && run.queue && run.queue !== filters.queue) return false;
-    if (filters.tenant && String(run.tenantId ?? "") !== filters.tenant) return false;
+    if (filters.tenant && "tenantId" in run && String(run.tenantId ?? "") !== filters.tenant) {
+      return false;
+    }
     if (filters.correlationId && "correlationId" in run
       && run.correlationId !== filters.correlationId) return false;
     if (filters.q && "correlationId" in run) {
@@ -251,18 +285,20 @@ export function runsPage(root, query) {
     }
     const ids = [...pending];
     for (const id of ids) pending.delete(id);
+    const gen = generation;
     await Promise.all(ids.map(async (id) => {
+      const seen = changes.get(id) || 0;
       try {
         const data = await api(`jobs/${id}`);
-        if (destroyed || !data.run) return;
+        if (destroyed || gen !== generation || !data.run) return;
         if (rows.has(id)) patch(rows.get(id), data.run);
-        else if (matches(data.run)) insertRow(data.run, true);
-        else rejected.add(id);
+        else insertRow(data.run, true);
+        // a status event came while this read was on its way: the answer may predate it
+        if ((changes.get(id) || 0) !== seen) pending.add(id);
       } catch (err) {
-        if (err.status === 404 && rows.has(id)) {
-          rows.get(id).tr.remove();
-          rows.delete(id);
-          updateFoot();
+        if (err.status === 404) {
+          removeRow(id);
+          rejected.delete(id);
         }
       }
     }));
@@ -270,8 +306,21 @@ export function runsPage(root, query) {
   }, 150);
 
   function want(id) {
+    if (pending.has(id)) return; // already waiting: a new call would only push the read back
     pending.add(id);
     flushPending();
+  }
+
+  /** A run we left out: does what this event says bring it into the filters? */
+  function reconsider(id, evt) {
+    const known = rejected.get(id);
+    if (known) {
+      Object.assign(known, eventRun(evt));
+      if (evt.type === "feedback" && evt.stage !== undefined) known.currentStage = evt.stage;
+      if (matches(known)) want(id);
+    } else if (matches(eventRun(evt))) {
+      want(id);
+    }
   }
 
   function onEvent(evt) {
@@ -281,6 +330,7 @@ export function runsPage(root, query) {
     }
     if (!evt.runId) return;
     const id = Number(evt.runId);
+    if (evt.type === "status" || evt.type === "run") changes.set(id, (changes.get(id) || 0) + 1);
     const row = rows.get(id);
     if (evt.type === "feedback") {
       if (row) {
@@ -294,8 +344,8 @@ export function runsPage(root, query) {
           want(id); // pick up startedAt
         }
         patch(row, change);
-      } else if (!rejected.has(id) && matches(eventRun(evt))) {
-        want(id);
+      } else {
+        reconsider(id, evt);
       }
       return;
     }
@@ -303,8 +353,8 @@ export function runsPage(root, query) {
       if (row) {
         if (evt.status) patch(row, { status: evt.status });
         want(id); // times, attempt, duration
-      } else if (!rejected.has(id) && matches(eventRun(evt))) {
-        want(id);
+      } else {
+        reconsider(id, evt);
       }
     }
   }
@@ -320,11 +370,22 @@ export function runsPage(root, query) {
 
   /** After a reconnect or an overflow: refetch the newest page and patch what changed. */
   async function resync() {
+    const gen = generation;
     try {
       const data = await api("jobs", { query: { ...queryFor(null),
         limit: Math.min(500, Math.max(PAGE, rows.size)) } });
-      if (destroyed) return;
-      for (const run of data.runs || []) insertRow(run, true);
+      if (destroyed || gen !== generation) return;
+      const fresh = data.runs || [];
+      for (const run of fresh) insertRow(run, true);
+      // a shown run missing from the fresh page (within its range) left the filters meanwhile
+      const ids = new Set(fresh.map((r) => Number(r.id)));
+      const floor = data.nextCursor ? Math.min(...ids) : -Infinity;
+      for (const id of [...rows.keys()]) {
+        if (id >= floor && !ids.has(id)) {
+          rejected.set(id, rows.get(id).run);
+          removeRow(id);
+        }
+      }
       if (!rows.size) nextCursor = data.nextCursor || null;
       updateFoot();
     } catch {
@@ -363,6 +424,7 @@ export function runsPage(root, query) {
     destroy() {
       destroyed = true;
       unsubscribe();
+      offAuth();
       clearInterval(ticker);
       document.removeEventListener("keydown", keys);
     },
