@@ -20,6 +20,14 @@ For each backend it prints:
   - start latency (enqueue -> handler start) p50/p99 with one idle worker: the job writes its
     wall-clock start time to a file; samples are spaced so the worker is idle each time.
 
+`--observability ROUNDS` instead measures what issue 7's stack costs here: end-to-end no-op
+runs/s with 1 and 2 worker processes, ROUNDS alternating rounds of three configurations of the
+workers' app (`BENCH_STACK`): `bare` (no attempt middleware, no attempt listeners: no run
+fields, no start/end lines, no metrics), `observability` (context + logging middleware and
+the metrics listener: the start/end lines are written, as text at INFO, to the worker's
+stderr, which `jobglass worker` configures) and `defaults` (all of `JobGlass()`'s defaults,
+also the application log's job lines). Medians and ratios to `bare` are printed.
+
 Procrastinate (PyPI, installed on first use into benchmarks/.venv-procrastinate, never into the
 project's venv) runs the same no-op workload against the same server (its own database), with
 the same number of processes and concurrency; our ratio to it is printed.
@@ -53,6 +61,8 @@ PG_DEFAULT = os.environ.get(
 )
 PROCRASTINATE_VENV = HERE / ".venv-procrastinate"
 STAMPS_ENV = "BENCH_STAMPS"
+STACK_ENV = "BENCH_STACK"
+STACKS = ("bare", "observability", "defaults")
 WORKER_APP = "benchmarks.queue_throughput:make_app"
 CONCURRENCY = 100
 BATCH = 10_000
@@ -67,6 +77,15 @@ def make_app(database_url: str | None = None) -> Any:
     from jobglass import JobContext, JobGlass
 
     app = JobGlass(database_url)
+    stack = os.environ.get(STACK_ENV, "defaults")
+    if stack != "defaults":  # --observability: what the attempt's surroundings cost
+        from jobglass.observe.context import run_context_middleware
+        from jobglass.observe.logging import logging_middleware
+
+        if stack == "bare":
+            app.middleware, app.attempt_listeners = [], []
+        else:
+            app.middleware = [run_context_middleware, logging_middleware]
 
     @app.job(name="noop")
     async def noop(ctx: JobContext) -> None:
@@ -235,7 +254,7 @@ async def measure_enqueue(url: str, singles: int, rows: int) -> dict[str, float]
     return out
 
 
-async def measure_end_to_end(url: str, runs: int, workers: int) -> float:
+async def measure_end_to_end(url: str, runs: int, workers: int, stack: str = "defaults") -> float:
     from jobglass import EnqueueRequest
 
     app = make_app(url)
@@ -244,7 +263,7 @@ async def measure_end_to_end(url: str, runs: int, workers: int) -> float:
             await app.enqueue_many(
                 [EnqueueRequest("noop", delay=LEAD) for _ in range(min(BATCH, runs - i))]
             )
-        procs = start_workers(url, workers, {"JOBGLASS_POLL_INTERVAL": "0.05"})
+        procs = start_workers(url, workers, {"JOBGLASS_POLL_INTERVAL": "0.05", STACK_ENV: stack})
         try:
             wait_ready(procs)
             deadline = time.monotonic() + LEAD + 600
@@ -419,6 +438,28 @@ async def run_backend(backend: str, dbs: Databases, args: argparse.Namespace) ->
     return res
 
 
+async def observability_cost(
+    backend: str, dbs: Databases, runs: int, rounds: int
+) -> dict[str, Any]:
+    """End-to-end runs/s per worker-app configuration, alternating rounds; medians."""
+    print(f"\n{backend}: observability cost, {rounds} rounds", flush=True)
+    out: dict[str, Any] = {}
+    for workers in (1, 2):
+        rates: dict[str, list[float]] = {stack: [] for stack in STACKS}
+        for _ in range(rounds):
+            for stack in STACKS:
+                rates[stack].append(
+                    await measure_end_to_end(dbs.fresh(backend), runs, workers, stack)
+                )
+        bare = statistics.median(rates["bare"])
+        for stack in STACKS:
+            median = statistics.median(rates[stack])
+            out[f"{stack}_{workers}"] = rates[stack]
+            note = "" if stack == "bare" else f"({median / bare:.2f}x bare; target >= 0.90x)"
+            _line(f"{workers} worker(s), {stack} (median)", median, "runs/s", note)
+    return out
+
+
 async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--backends", default="sqlite,postgres")
@@ -436,6 +477,13 @@ async def main(argv: list[str]) -> int:
         help="no-op jobs per Procrastinate figure (it is much slower)",
     )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--observability",
+        type=int,
+        metavar="ROUNDS",
+        default=0,
+        help="only measure the observability stack's cost (end to end, ROUNDS rounds)",
+    )
     args = parser.parse_args(argv)
     dbs = Databases(args.postgres)
     results: dict[str, Any] = {}
@@ -445,7 +493,12 @@ async def main(argv: list[str]) -> int:
     )
     try:
         for backend in args.backends.split(","):
-            results[backend] = await run_backend(backend.strip(), dbs, args)
+            if args.observability:
+                results[backend] = await observability_cost(
+                    backend.strip(), dbs, args.runs, args.observability
+                )
+            else:
+                results[backend] = await run_backend(backend.strip(), dbs, args)
     finally:
         dbs.drop_all()
     if args.json:

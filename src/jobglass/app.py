@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .applog import AppLogMixin, job_log_middleware
@@ -32,7 +33,7 @@ from .stores import open_store
 from .stores.base import Created, Feedback, Finish, NewRun, Retention, RunFilter, Store
 
 if TYPE_CHECKING:
-    pass
+    from .stores.base import ThroughputBucket
 
 __all__ = ["EnqueueRequest", "JobGlass"]
 
@@ -103,6 +104,10 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
         if timeout is not None and timeout <= 0:
             raise InvalidInput(f"job {name!r}: timeout must be > 0 seconds")
         definition = JobDefinition.build(name, target, app=self, **options)
+        if definition.schedule:  # refused now, naming the job, not at the first sync
+            from .schedule_config import check_decorated_schedule
+
+            check_decorated_schedule(definition)
         self.jobs[name] = definition
         return definition
 
@@ -367,12 +372,17 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
         # the writer flushes the logger's last lines, then stores the end of the attempt
         writer = finish or self._finish_one
         if await writer(result.finish, logger):
-            for listener in self.attempt_listeners:
-                try:
-                    listener(run, result.finish, logger)
-                except Exception:
-                    log.exception("attempt listener %r failed for run %s", listener, run.id)
+            self.attempt_ended(run, result.finish, logger)
         return result
+
+    def attempt_ended(self, run: Run, finish: Finish, logger: JobLogger | None) -> None:
+        """Tell the attempt listeners (metrics) of a stored end; `logger` is None for an
+        attempt whose worker died (its lease expired)."""
+        for listener in self.attempt_listeners:
+            try:
+                listener(run, finish, logger)
+            except Exception:
+                log.exception("attempt listener %r failed for run %s", listener, run.id)
 
     @property
     def metrics(self) -> JobMetrics:
@@ -491,6 +501,18 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
 
     async def workers(self) -> list[Any]:
         return await (await self._ready()).list_workers(stale_after=self.settings.lease_seconds * 2)
+
+    async def finished_per_minute(
+        self, minutes: int = 60
+    ) -> tuple[datetime, list[ThroughputBucket]]:
+        """Runs finished (SUCCESS / FAILED) per queue and minute of their end, over the last
+        `minutes` minutes with the current one: `(since, buckets)`, `since` the first minute's
+        start (UTC). A retried run counts once, at its latest end."""
+        if not 1 <= minutes <= 1440:
+            raise InvalidInput(f"minutes must be 1 to 1440, got {minutes}")
+        now = datetime.now(UTC)
+        since = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+        return since, await (await self._ready()).finished_per_minute(since)
 
     # -- control ----------------------------------------------------------------------------
 

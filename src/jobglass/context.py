@@ -13,6 +13,9 @@ from .feedback import JobLogger
 if TYPE_CHECKING:
     from .app import JobGlass
 
+#: guards the lazy creation of a context's cancel event (rare: sync jobs that sleep on it)
+_EVENT_LOCK = threading.Lock()
+
 
 @dataclass
 class JobContext:
@@ -35,7 +38,9 @@ class JobContext:
     fire_time: datetime | None = None
     next_fire_time: datetime | None = None
     app: JobGlass | None = None
-    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _cancelled: bool = field(default=False, repr=False)
+    #: made by the first `wait_cancelled` (a sync job's sleep); most runs never need one
+    _cancel_event: threading.Event | None = field(default=None, repr=False)
     cancel_reason: str | None = None
     #: Propagation headers (W3C `traceparent`, ...) stored when the run was enqueued.
     trace_context: dict[str, str] = field(default_factory=dict)
@@ -51,17 +56,30 @@ class JobContext:
     @property
     def cancelled(self) -> bool:
         """True once a cancel was requested, the timeout passed, or shutdown asked to stop."""
-        return self._cancel.is_set()
+        return self._cancelled
 
     def raise_if_cancelled(self) -> None:
-        if self._cancel.is_set():
+        if self._cancelled:
             raise JobCancelled(self.cancel_reason or "cancel requested")
 
     def request_cancel(self, reason: str) -> None:
-        if not self._cancel.is_set():
+        if not self._cancelled:
             self.cancel_reason = reason
-            self._cancel.set()
+            self._mark_cancelled()
+
+    def _mark_cancelled(self) -> None:
+        self._cancelled = True  # before the lock: a waiter arriving later sees it
+        with _EVENT_LOCK:
+            event = self._cancel_event
+        if event is not None:
+            event.set()
 
     def wait_cancelled(self, timeout: float) -> bool:
         """Sleep up to `timeout` seconds in a sync job, waking early on cancel."""
-        return self._cancel.wait(timeout)
+        with _EVENT_LOCK:
+            event = self._cancel_event
+            if event is None:
+                event = self._cancel_event = threading.Event()
+                if self._cancelled:
+                    event.set()
+        return event.wait(timeout)

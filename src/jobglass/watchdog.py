@@ -45,7 +45,7 @@ class Watchdog:
                     self.watched.pop(task, None)
                 elif _must_stop(ctx, deadline, now):
                     self.watched.pop(task, None)
-                    ctx._cancel.set()
+                    ctx._mark_cancelled()
                     task.cancel()
         self.task = None
 

@@ -359,10 +359,11 @@ class Worker:
             else:
                 finishes.append(Finish(run.id, run.attempt, RunStatus.FAILED, error=info))
         done = await store.finish_runs(finishes)
-        for fin, ok in zip(finishes, done, strict=True):
+        for run, fin, ok in zip(expired, finishes, done, strict=True):
             if ok:
                 log.warning("run %s: lease expired on attempt; now %s", fin.run_id, fin.status)
                 self.app.publish_status(fin.run_id, fin.status)
+                self.app.attempt_ended(run, fin, None)  # metrics count the lost attempt too
         return sum(done)
 
     async def _drain(self) -> None:

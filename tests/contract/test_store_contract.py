@@ -709,6 +709,56 @@ async def test_queue_stats_counts(store: Store) -> None:
     assert active.job_name == "active"
 
 
+async def test_finished_per_minute_counts_by_queue_and_minute_of_the_end(
+    store: Store, store_url: str
+) -> None:
+    """The throughput chart's source: runs by the minute they *finished* (not were created),
+    SUCCESS and FAILED only, from `since` on (inclusive)."""
+    minute = (int(now().timestamp()) // 60) * 60 - 300  # five whole minutes ago
+    since = minute - 600
+
+    async def ended(job: str, queue: str, status: RunStatus, at: float, **kw: Any) -> Run:
+        run = await create(store, job, queue=queue, **kw)
+        [claimed] = await claim(store, queues=(queue,))
+        assert await finish(store, claimed, status)
+        stamp = f"to_timestamp({at})" if backend_of(store_url) == "postgres" else str(at)
+        raw_execute(store_url, f"UPDATE runs SET finished_at = {stamp} WHERE id = {run.id}")
+        return run
+
+    await ended("j1", "a", RunStatus.SUCCESS, minute + 10)
+    await ended("j2", "a", RunStatus.FAILED, minute + 50)
+    await ended("j3", "a", RunStatus.SUCCESS, minute + 70)
+    await ended("j2", "a", RunStatus.SUCCESS, since - 1)  # before the window
+    await ended("j3", "b", RunStatus.FAILED, since)  # the window's first instant counts
+    # created three hours ago (or retried since), finished inside the window: counted
+    old = await ended("j1", "b", RunStatus.SUCCESS, minute + 30)
+    created = "now() - interval '3 hours'" if backend_of(store_url) == "postgres" else str(
+        now().timestamp() - 3 * 3600
+    )
+    raw_execute(store_url, f"UPDATE runs SET created_at = {created} WHERE id = {old.id}")
+    # neither completed nor failed: never counted
+    cancelled = await create(store, "j1", queue="a")
+    assert await store.request_cancel(cancelled.id) is not None
+    await create(store, "j4", queue="a")
+    [retrying] = await claim(store, queues=("a",))
+    assert await finish(store, retrying, RunStatus.RETRYING, retry_at=now() + timedelta(hours=1))
+    await create(store, "j5", queue="a")
+    await claim(store, queues=("a",))  # RUNNING
+
+    buckets = await store.finished_per_minute(datetime.fromtimestamp(since, UTC))
+    got = [(b.queue, int(b.minute.timestamp()), b.completed, b.failed) for b in buckets]
+    assert got == [
+        ("a", minute, 1, 1),
+        ("a", minute + 60, 1, 0),
+        ("b", since, 0, 1),
+        ("b", minute, 1, 0),
+    ]
+    assert all(b.minute.tzinfo is not None for b in buckets)
+    later = await store.finished_per_minute(datetime.fromtimestamp(minute + 60, UTC))
+    assert [(b.queue, b.completed, b.failed) for b in later] == [("a", 1, 0)]
+    assert await store.finished_per_minute(now() + timedelta(minutes=1)) == []
+
+
 async def test_list_runs_filters_and_cursor(store: Store) -> None:
     t0 = now()
     imports = [await create(store, "user-import", tenant_id="7") for _ in range(5)]

@@ -278,6 +278,24 @@ async def test_listeners_are_the_only_door_and_failures_are_contained(app: JobGl
     assert app.metrics.executions.labels("ok", "success")._value.get() == 1
 
 
+async def test_an_attempt_lost_with_its_worker_is_counted(app: JobGlass) -> None:
+    from jobglass.stores.base import ClaimParams
+
+    retried = await app.enqueue("flaky")  # 3 attempts: the lost one is retried
+    failed = await app.enqueue("broken")  # 1 attempt: the lost one fails the run
+    # a worker that claims both and dies at once: its leases run out after 0.2 s
+    claimed = await app.store.claim_runs(ClaimParams("dead-worker", ["default"], 10, 0.2))
+    assert sorted(r.id for r in claimed) == sorted([retried.id, failed.id])
+    await asyncio.sleep(0.4)
+    assert await app.worker(queues=["nobody"]).reclaim_expired() == 2
+    m = app.metrics
+    assert m.executions.labels("flaky", "retrying")._value.get() == 1
+    assert m.retries.labels("flaky")._value.get() == 1
+    assert m.executions.labels("broken", "error")._value.get() == 1
+    assert m.errors.labels("broken", "LeaseExpired")._value.get() == 1
+    assert m.errors.labels("flaky", "LeaseExpired")._value.get() == 1
+
+
 async def test_outcome_keys_are_bounded_per_job(app: JobGlass) -> None:
     @app.job(name="chatty")
     async def chatty(ctx: Any) -> None:

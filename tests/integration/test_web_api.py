@@ -319,3 +319,62 @@ async def test_unexpected_errors_are_logged_not_shown(
     message = _error(r, 500)
     assert "secret" not in message and "internal server error" in message
     assert any("secret internals" in str(rec.exc_info) for rec in caplog.records if rec.exc_info)
+
+
+async def test_queue_throughput_counts_finished_runs_by_minute(
+    web_stack: Any, aclient: httpx.AsyncClient
+) -> None:
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    runs = [
+        await web_stack.enqueue(aclient, "web-demo", {"lines": 2, "delay": 0.0}),
+        await web_stack.enqueue(aclient, "web-demo", {"lines": 2, "delay": 0.0}, queue="default"),
+        await web_stack.enqueue(aclient, "web-fail"),
+    ]
+    done = [await web_stack.wait_status(aclient, run["id"]) for run in runs]
+    assert [run["status"] for run in done] == ["SUCCESS", "SUCCESS", "FAILED"]
+    # a retried run counts once, at its latest end
+    r = await aclient.post(f"/jobs/{done[2]['id']}/retry")
+    assert r.status_code == 200, r.text
+    retried = await web_stack.wait_status(aclient, done[2]["id"], ("FAILED",))
+    done[2] = retried
+    assert retried["attempt"] == 2
+    await web_stack.enqueue(aclient, "web-sleep", {"seconds": 30})  # live: never counted
+
+    viewer = {"Authorization": f"Bearer {web_stack.token('viewer')}"}
+    r = await aclient.get("/queues/throughput", headers=viewer)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"since", "minutes", "buckets"} and body["minutes"] == 60
+    since = datetime.fromisoformat(body["since"].replace("Z", "+00:00"))
+    assert since.second == 0 and 59 * 60 <= (datetime.now(UTC) - since).total_seconds() < 3600
+
+    def minute_of(stamp: str) -> str:
+        return stamp[:17] + "00.000Z"  # 2024-01-08T10:30:45.123Z -> 2024-01-08T10:30:00.000Z
+
+    expected: Counter[tuple[str, str, str]] = Counter(
+        (run["queue"], minute_of(run["finishedAt"]), run["status"]) for run in done
+    )
+    got: Counter[tuple[str, str, str]] = Counter()
+    for bucket in body["buckets"]:
+        assert set(bucket) == {"queue", "minute", "completed", "failed"}
+        got[(bucket["queue"], bucket["minute"], "SUCCESS")] += bucket["completed"]
+        got[(bucket["queue"], bucket["minute"], "FAILED")] += bucket["failed"]
+    assert +got == expected
+    queues = [(b["queue"], b["minute"]) for b in body["buckets"]]
+    assert queues == sorted(queues)
+
+    short = (await aclient.get("/queues/throughput", params={"minutes": 1})).json()
+    assert short["minutes"] == 1 and short["since"] > body["since"]
+    assert all(b["minute"] == short["since"] and b in body["buckets"] for b in short["buckets"])
+    for bad in ("0", "1441", "x"):
+        assert "minutes" in _error(
+            await aclient.get("/queues/throughput", params={"minutes": bad}), 422
+        )
+    async with httpx.AsyncClient(base_url=web_stack.api_base) as anonymous:
+        _error(await anonymous.get("/queues/throughput"), 401)
+    async with httpx.AsyncClient(base_url=web_stack.base) as client:
+        spec = (await client.get("/api/openapi.json")).json()
+    route = spec["paths"]["/api/admin/queues/throughput"]["get"]
+    assert route["security"] and {p["name"] for p in route["parameters"]} == {"minutes"}

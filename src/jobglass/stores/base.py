@@ -11,7 +11,7 @@ from ..models import LogLine, RetryPolicy, Run, RunStatus
 from .applog_types import AppLogFilter, AppLogRecord
 
 if TYPE_CHECKING:  # scheduler.py imports this module: its types are for annotations only
-    from ..scheduler import ClaimedFire, FireBatch, FireRecord, Schedule, ScheduleSync
+    from ..scheduler import ClaimedFire, FireBatch, FireRecord, LiveRun, Schedule, ScheduleSync
 
 
 @dataclass(slots=True)
@@ -130,6 +130,26 @@ class WorkerInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ThroughputBucket:
+    """Runs of one queue that finished in one minute (`minute`: its start, UTC), by outcome."""
+
+    queue: str
+    minute: datetime
+    completed: int
+    failed: int
+
+    def to_json(self) -> dict[str, Any]:
+        from ..models import iso
+
+        return {
+            "queue": self.queue,
+            "minute": iso(self.minute),
+            "completed": self.completed,
+            "failed": self.failed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """What a heartbeat learns: runs to cancel, and runs this worker no longer owns."""
 
@@ -200,6 +220,10 @@ class Store(Protocol):
     async def remove_worker(self, worker_id: str) -> None: ...
     async def list_workers(self, stale_after: float) -> list[WorkerInfo]: ...
     async def queue_stats(self) -> dict[str, dict[str, Any]]: ...
+    async def finished_per_minute(self, since: datetime) -> list[ThroughputBucket]:
+        """SUCCESS and FAILED runs whose `finished_at` is at or after `since`, counted by queue
+        and minute of `finished_at` (non-empty buckets only, by queue then minute)."""
+        ...
 
     async def prune(self, retention: dict[str, Retention], default: Retention) -> int: ...
     async def events_after(self, cursor: int, limit: int = 500) -> list[Event]: ...
@@ -227,5 +251,9 @@ class Store(Protocol):
     ) -> Schedule | None: ...
     async def trigger_schedule_run(self, name: str, new: NewRun) -> Run: ...
     async def list_schedule_fires(self, name: str, limit: int = 100) -> list[FireRecord]: ...
+    async def live_runs_by_concurrency_key(self, keys: Sequence[str]) -> dict[str, LiveRun]:
+        """One live (QUEUED, RETRYING, RUNNING) run per given concurrency key that has any: a
+        RUNNING one first, else the oldest (the scheduler's overlap check)."""
+        ...
 
     # -- end schedules ----------------------------------------------------------------------------

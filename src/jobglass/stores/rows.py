@@ -18,8 +18,8 @@ def epoch_to_dt(value: Any) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(float(value), UTC)
 
 
-def aware(value: Any) -> datetime | None:
-    return value if value is None else value.astimezone(UTC)
+def aware(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo is UTC else value.astimezone(UTC)
 
 
 _decode = json.JSONDecoder().decode  # json.loads checks its input's type on every call

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from .base import (
     NewRun,
     Retention,
     RunFilter,
+    ThroughputBucket,
 )
 from .filters import levels_at_or_above, run_filter_sql
 from .rows import created_run, epoch_to_dt, log_from_row, run_from_row
@@ -573,6 +574,23 @@ class SQLiteStore(SQLiteChangesMixin, SQLiteWorkerMixin, SQLiteAppLogMixin, SQLi
             return len(doomed)
 
         return await self._write(write)
+
+    async def finished_per_minute(self, since: datetime) -> list[ThroughputBucket]:
+        """SUCCESS / FAILED runs finished at or after `since`, by queue and minute."""
+
+        def read(c: sqlite3.Connection) -> list[ThroughputBucket]:
+            rows = c.execute(self.q["finished_per_minute"], {"since": since.timestamp()})
+            return [
+                ThroughputBucket(
+                    r["queue"],
+                    datetime.fromtimestamp(r["minute"], UTC),
+                    int(r["completed"] or 0),
+                    int(r["failed"] or 0),
+                )
+                for r in rows
+            ]
+
+        return await self._read(read)
 
 
 def _statements(sql: str) -> list[str]:

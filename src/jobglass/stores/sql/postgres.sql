@@ -197,6 +197,81 @@ WITH f AS (
 )
 SELECT done.i, done.id FROM done CROSS JOIN (SELECT count(*) FROM notes) AS sent;
 
+-- name: finish_runs_with_feedback
+-- finish_runs with the attempts' last feedback folded into the same UPDATE: one new row
+-- version per run instead of two, and one statement. Every feedback record belongs to one
+-- of the finishes (the caller checks); its log rows go in only for the ends that pass the
+-- fence. Events: the "feedback" one of a run before its "status" one.
+WITH f AS (
+    SELECT * FROM jsonb_to_recordset(%(finishes)s) AS x(
+        i INTEGER, run_id BIGINT, attempt INTEGER, status TEXT, result JSONB, error JSONB,
+        duration_ms BIGINT, retry_at TIMESTAMPTZ
+    )
+), b AS (
+    SELECT * FROM jsonb_to_recordset(%(batches)s) AS x(
+        run_id BIGINT, attempt INTEGER, stage TEXT, progress_current BIGINT,
+        progress_total BIGINT, entity_type TEXT, progress_message TEXT, outcome JSONB,
+        has_warnings BOOLEAN, summary TEXT, first_seq BIGINT, last_seq BIGINT
+    )
+), locked AS (
+    SELECT id FROM runs
+    WHERE id IN (SELECT run_id FROM f) AND status = 'RUNNING'
+    ORDER BY id
+    FOR UPDATE
+), done AS (
+    UPDATE runs SET
+        status = f.status, result = f.result, error = COALESCE(f.error, runs.error),
+        errors = CASE WHEN f.error IS NULL THEN runs.errors
+            ELSE runs.errors || jsonb_build_array(f.error) END,
+        finished_at = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE now() END,
+        duration_ms = f.duration_ms, run_at = COALESCE(f.retry_at, runs.run_at),
+        lease_expires_at = NULL,
+        worker_id = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE runs.worker_id END,
+        cancel_requested = FALSE,
+        stage = CASE WHEN b.run_id IS NULL THEN runs.stage ELSE b.stage END,
+        progress_current = COALESCE(b.progress_current, runs.progress_current),
+        progress_total = CASE WHEN b.run_id IS NULL THEN runs.progress_total
+            ELSE b.progress_total END,
+        entity_type = CASE WHEN b.run_id IS NULL THEN runs.entity_type ELSE b.entity_type END,
+        progress_message = CASE WHEN b.run_id IS NULL THEN runs.progress_message
+            ELSE b.progress_message END,
+        outcome = COALESCE(b.outcome, runs.outcome),
+        has_warnings = COALESCE(b.has_warnings, runs.has_warnings),
+        log_seq = GREATEST(runs.log_seq, COALESCE(b.last_seq, 0)),
+        summary = COALESCE(b.summary, runs.summary)
+    FROM f JOIN locked ON locked.id = f.run_id
+    LEFT JOIN b ON b.run_id = f.run_id AND b.attempt = f.attempt
+    WHERE runs.id = f.run_id AND runs.attempt = f.attempt AND runs.status = 'RUNNING'
+    RETURNING f.i, runs.id, runs.attempt, b.run_id IS NOT NULL AS fed, b.first_seq, b.last_seq
+), logs AS (
+    INSERT INTO run_logs (run_id, seq, attempt, level, stage, message, context, created_at)
+    SELECT l.run_id, l.seq, l.attempt, l.level, l.stage, l.message, l.context::jsonb,
+        to_timestamp(l.created_at)
+    FROM unnest(
+        %(run_id)b::bigint[], %(fence)b::integer[], %(seq)b::bigint[], %(attempt)b::integer[],
+        %(level)b::text[], %(stage)b::text[], %(message)b::text[], %(context)b::text[],
+        %(created_at)b::float8[]
+    ) AS l(run_id, fence, seq, attempt, level, stage, message, context, created_at)
+    JOIN done ON done.id = l.run_id AND done.attempt = l.fence
+    ORDER BY l.run_id, l.seq
+    ON CONFLICT (run_id, seq) DO NOTHING
+), notes AS (
+    SELECT pg_notify('jobglass_events', '[' || string_agg(e, ',' ORDER BY n) || ']')
+    FROM (
+        SELECT row_number() OVER (ORDER BY i, k) AS n, e
+        FROM (
+            SELECT i, 0 AS k,
+                '{"r":' || id || ',"k":"feedback","f":' || first_seq || ',"t":' || last_seq
+                    || '}' AS e
+            FROM done WHERE fed
+            UNION ALL
+            SELECT i, 1 AS k, '{"r":' || id || ',"k":"status","f":0,"t":0}' AS e FROM done
+        ) AS kinds
+    ) AS entries
+    GROUP BY (n - 1) / 80
+)
+SELECT done.i, done.id FROM done CROSS JOIN (SELECT count(*) FROM notes) AS sent;
+
 -- name: notify_events
 SELECT pg_notify('jobglass_events', p) FROM unnest(%(payloads)b::text[]) AS p;
 
@@ -327,3 +402,34 @@ WHERE job_name = %(job_name)s AND status = %(status)s
 
 -- name: finished_job_names
 SELECT DISTINCT job_name FROM runs WHERE status IN ('SUCCESS', 'FAILED', 'CANCELLED');
+
+-- name: finished_per_minute
+-- SUCCESS / FAILED runs finished since %(since)s, by queue and minute of finished_at (the
+-- Queues page's throughput chart; minute as epoch seconds). runs_finished is (job_name,
+-- status, finished_at): the distinct job names are walked one seek each (a loose index scan),
+-- then each name's recent finishes are one range seek on all three columns. OFFSET 0 keeps
+-- the lateral subquery a per-name seek (flattened, the planner scans the whole index).
+WITH RECURSIVE names AS (
+    (
+        SELECT job_name FROM runs WHERE status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+        ORDER BY job_name LIMIT 1
+    )
+    UNION ALL
+    SELECT (
+        SELECT r.job_name FROM runs AS r
+        WHERE r.status IN ('SUCCESS', 'FAILED', 'CANCELLED') AND r.job_name > names.job_name
+        ORDER BY r.job_name LIMIT 1
+    )
+    FROM names WHERE names.job_name IS NOT NULL
+)
+SELECT f.queue, (floor(extract(epoch FROM f.finished_at) / 60) * 60)::float8 AS minute,
+    count(*) FILTER (WHERE f.status = 'SUCCESS') AS completed,
+    count(*) FILTER (WHERE f.status = 'FAILED') AS failed
+FROM names CROSS JOIN LATERAL (
+    SELECT r.queue, r.status, r.finished_at FROM runs AS r
+    WHERE r.job_name = names.job_name AND r.status IN ('SUCCESS', 'FAILED')
+      AND r.finished_at >= %(since)s
+    OFFSET 0
+) AS f
+GROUP BY f.queue, minute
+ORDER BY f.queue, minute;

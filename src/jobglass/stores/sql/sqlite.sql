@@ -192,3 +192,27 @@ SELECT COALESCE(MAX(id), 0) FROM events;
 
 -- name: prune_events
 DELETE FROM events WHERE created_at < :before;
+
+-- name: finished_per_minute
+-- SUCCESS / FAILED runs finished since :since, by queue and minute of finished_at (the
+-- Queues page's throughput chart). runs_finished is (job_name, status, finished_at): the
+-- distinct job names are walked on it one seek each (a loose index scan), then each name's
+-- recent finishes are one range seek, so the cost follows the runs of the window, not every
+-- finished run kept. The literal status list lets SQLite use the partial index.
+WITH RECURSIVE names(job_name) AS (
+    SELECT MIN(job_name) FROM runs INDEXED BY runs_finished
+    WHERE status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+    UNION ALL
+    SELECT (
+        SELECT MIN(r.job_name) FROM runs AS r INDEXED BY runs_finished
+        WHERE r.status IN ('SUCCESS', 'FAILED', 'CANCELLED') AND r.job_name > names.job_name
+    )
+    FROM names WHERE names.job_name IS NOT NULL
+)
+SELECT r.queue, CAST(r.finished_at / 60 AS INTEGER) * 60 AS minute,
+    SUM(r.status = 'SUCCESS') AS completed, SUM(r.status = 'FAILED') AS failed
+FROM names JOIN runs AS r INDEXED BY runs_finished ON r.job_name = names.job_name
+WHERE r.status IN ('SUCCESS', 'FAILED') AND r.status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+  AND r.finished_at >= :since
+GROUP BY r.queue, minute
+ORDER BY r.queue, minute;
