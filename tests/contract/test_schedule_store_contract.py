@@ -6,27 +6,12 @@ store queries it relies on one by one.)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from jobglass.config import Settings
 from jobglass.models import Run, RunStatus
-from jobglass.stores import Store, open_store
+from jobglass.stores import Store
 from jobglass.stores.base import ClaimParams, Finish, NewRun
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = open_store(Settings(database_url=store_url))
-    await s.open()
-    await s.migrate()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def create(store: Store, job: str, key: str | None, **kw: Any) -> Run:

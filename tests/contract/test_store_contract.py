@@ -143,17 +143,6 @@ ONLY_POSTGRES = pytest.mark.parametrize("store_url", ["postgres"], indirect=True
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = open_store(Settings(database_url=store_url))
-    await s.open()
-    await s.migrate()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-@pytest.fixture
 async def other_store(store_url: str, store: Store) -> AsyncIterator[Store]:
     """A second store on the same database: another process, as far as the data goes."""
     s = open_store(Settings(database_url=store_url))

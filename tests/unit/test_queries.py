@@ -39,7 +39,6 @@ POSTGRES_ONLY = {
     "insert_runs": "batch form of insert_run",
     "live_runs_by_job_ids": "batch form of live_run_by_job_id",
     "write_feedback": "update_feedback + insert_log + events in one statement",
-    "finish_runs_with_feedback": "write_feedback folded into finish_runs' UPDATE",
     "renew_leases": "batch form of renew_lease",
     "delete_runs": "prune deletes in batches (SQLite: delete_run per run)",
     "notify_events": "NOTIFY jobglass_events (SQLite: insert_event)",

@@ -308,25 +308,25 @@ class PostgresStore(PostgresAppLogMixin, PostgresScheduleMixin):
         self, finishes: Sequence[Finish], feedback: Sequence[Feedback] = ()
     ) -> list[bool]:
         """One fenced UPDATE for the batch with its NOTIFY; per-item result in input order.
-        With `feedback` (the attempts' last lines and state), both in one transaction."""
+        With `feedback` (the attempts' last lines and state), both in one transaction: in the
+        same UPDATE when each feedback belongs to one of the finishes (the worker's case)."""
         if not finishes:
             return []
         records = pb.finish_records(finishes)
-        args = {"finishes": Jsonb(records, dumps=pb.dumps)}
-        if not feedback:
-            rows = await self._one("finish_runs", args)
-        elif {(fb.run_id, fb.attempt) for fb in feedback} <= {
-            (r["run_id"], r["attempt"]) for r in records
-        }:  # the worker's case: each end with its own last lines, in one UPDATE
-            rows = await self._one(
-                "finish_runs_with_feedback", {**args, **self._feedback_args(feedback)}
-            )
+        ends = {(r["run_id"], r["attempt"]) for r in records}
+        if {(fb.run_id, fb.attempt) for fb in feedback} <= ends:
+            rows = await self._one("finish_runs", self._finish_args(records, feedback))
         else:
             async with self._tx() as conn:
                 await self._fetch(conn, "write_feedback", self._feedback_args(feedback))
-                rows = await self._fetch(conn, "finish_runs", args)
+                rows = await self._fetch(conn, "finish_runs", self._finish_args(records, ()))
         done = {int(r["i"]) for r in rows}
         return [i in done for i in range(len(finishes))]
+
+    def _finish_args(
+        self, records: list[dict[str, Any]], feedback: Sequence[Feedback]
+    ) -> dict[str, Any]:
+        return {"finishes": Jsonb(records, dumps=pb.dumps), **self._feedback_args(feedback)}
 
     async def reclaim_expired(self) -> list[Run]:
         """RUNNING runs whose lease expired; the worker retries or fails them (`finish_runs`)."""

@@ -161,47 +161,11 @@ WITH b AS (
 SELECT upd.id, upd.attempt FROM upd CROSS JOIN (SELECT count(*) FROM notes) AS sent;
 
 -- name: finish_runs
--- One statement for the batch, fenced by attempt, with its "status" events; rows locked in id
--- order first (see write_feedback).
-WITH f AS (
-    SELECT * FROM jsonb_to_recordset(%(finishes)s) AS x(
-        i INTEGER, run_id BIGINT, attempt INTEGER, status TEXT, result JSONB, error JSONB,
-        duration_ms BIGINT, retry_at TIMESTAMPTZ
-    )
-), locked AS (
-    SELECT id FROM runs
-    WHERE id IN (SELECT run_id FROM f) AND status = 'RUNNING'
-    ORDER BY id
-    FOR UPDATE
-), done AS (
-    UPDATE runs SET
-        status = f.status, result = f.result, error = COALESCE(f.error, runs.error),
-        errors = CASE WHEN f.error IS NULL THEN runs.errors
-            ELSE runs.errors || jsonb_build_array(f.error) END,
-        finished_at = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE now() END,
-        duration_ms = f.duration_ms, run_at = COALESCE(f.retry_at, runs.run_at),
-        lease_expires_at = NULL,
-        worker_id = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE runs.worker_id END,
-        cancel_requested = FALSE
-    FROM f JOIN locked ON locked.id = f.run_id
-    WHERE runs.id = f.run_id AND runs.attempt = f.attempt AND runs.status = 'RUNNING'
-    RETURNING f.i, runs.id
-), notes AS (
-    SELECT pg_notify('jobglass_events', '[' || string_agg(e, ',' ORDER BY n) || ']')
-    FROM (
-        SELECT row_number() OVER (ORDER BY i) AS n,
-            '{"r":' || id || ',"k":"status","f":0,"t":0}' AS e
-        FROM done
-    ) AS entries
-    GROUP BY (n - 1) / 80
-)
-SELECT done.i, done.id FROM done CROSS JOIN (SELECT count(*) FROM notes) AS sent;
-
--- name: finish_runs_with_feedback
--- finish_runs with the attempts' last feedback folded into the same UPDATE: one new row
--- version per run instead of two, and one statement. Every feedback record belongs to one
--- of the finishes (the caller checks); its log rows go in only for the ends that pass the
--- fence. Events: the "feedback" one of a run before its "status" one.
+-- One statement for the batch, fenced by attempt, rows locked in id order first (see
+-- write_feedback), with the attempts' last feedback (maybe none) folded into the same UPDATE:
+-- one new row version per run, not one for the feedback and one for the end. Each feedback
+-- record belongs to one of the finishes (the caller checks); its log rows go in only for the
+-- ends that pass the fence. Events: a run's "feedback" one before its "status" one.
 WITH f AS (
     SELECT * FROM jsonb_to_recordset(%(finishes)s) AS x(
         i INTEGER, run_id BIGINT, attempt INTEGER, status TEXT, result JSONB, error JSONB,
