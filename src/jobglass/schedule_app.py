@@ -42,21 +42,21 @@ class ScheduleAppMixin:
         return loaded
 
     async def schedules(self) -> list[Schedule]:
-        from .scheduler import list_schedules
+        from .schedule_control import list_schedules
 
         return await list_schedules(cast("JobGlass", self))
 
     async def pause_schedule(self, name: str) -> Schedule:
-        from .scheduler import pause_schedule
+        from .schedule_control import pause_schedule
 
         return await pause_schedule(cast("JobGlass", self), name)
 
     async def resume_schedule(self, name: str) -> Schedule:
-        from .scheduler import resume_schedule
+        from .schedule_control import resume_schedule
 
         return await resume_schedule(cast("JobGlass", self), name)
 
     async def trigger_schedule(self, name: str) -> Run:
-        from .scheduler import trigger_schedule
+        from .schedule_control import trigger_schedule
 
         return await trigger_schedule(cast("JobGlass", self), name)

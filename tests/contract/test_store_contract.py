@@ -845,17 +845,34 @@ async def _check_outbox(store: Store, follower: Store) -> None:
     assert await store.write_feedback([feedback(run, [], attempt=9)]) == [False]
     assert await store.write_feedback([feedback(run, [])]) == [True]
     assert await finish(store, run)
+    rb, rc = await ends_with_last_lines(store)
     events = await follower.events_after(start)
     assert [(e.run_id, e.kind, e.log_from, e.log_to) for e in events] == [
         (created.id, "status", 0, 0),  # a new run shows up on other processes' streams
         (run.id, "feedback", 1, 3),
         (run.id, "feedback", 0, 0),
         (run.id, "status", 0, 0),
+        (rb.id, "status", 0, 0),
+        (rc.id, "status", 0, 0),
+        (rb.id, "feedback", 1, 2),  # an end with its last lines: the lines' event first
+        (rb.id, "status", 0, 0),
+        (rc.id, "status", 0, 0),
     ]
     assert [e.id for e in events] == sorted(e.id for e in events)
     assert await follower.last_event_id() == events[-1].id
     assert await follower.events_after(events[-1].id) == []
     assert [e.kind for e in await follower.events_after(start, limit=1)] == ["status"]
+
+
+async def ends_with_last_lines(store: Store, queue: str = "default") -> tuple[Run, Run]:
+    """Two new runs ended by one `finish_runs`, the first with its last two lines."""
+    await create(store, "b", queue=queue)
+    await create(store, "c", queue=queue)
+    rb, rc = await claim(store, limit=2, queues=(queue,))
+    ends = [Finish(r.id, r.attempt, RunStatus.SUCCESS) for r in (rb, rc)]
+    last = feedback(rb, lines(rb.id, range(1, 3)))
+    assert await store.finish_runs(ends, [last]) == [True, True]
+    return rb, rc
 
 
 class Received:
@@ -908,19 +925,43 @@ async def _check_notifications(store: Store, follower: Store) -> None:
         assert await store.write_feedback([feedback(run, lines(run.id, range(1, 4)))]) == [True]
         assert await store.write_feedback([feedback(run, [], attempt=9)]) == [False]
         assert await finish(store, run)
-        await eventually(lambda: len(received.events()) >= 5)
+        rb, rc = await ends_with_last_lines(store, queue="ends")
+        await eventually(lambda: len(received.events()) >= 10)
         await asyncio.sleep(0.1)
         new_ids = [first.id, *(c.run.id for c in more)]
         assert received.events() == [
             *({"r": rid, "k": "status", "f": 0, "t": 0} for rid in new_ids),
             {"r": run.id, "k": "feedback", "f": 1, "t": 3},
             {"r": run.id, "k": "status", "f": 0, "t": 0},
+            {"r": rb.id, "k": "status", "f": 0, "t": 0},
+            {"r": rc.id, "k": "status", "f": 0, "t": 0},
+            {"r": rb.id, "k": "feedback", "f": 1, "t": 2},  # the lines' event first
+            {"r": rb.id, "k": "status", "f": 0, "t": 0},
+            {"r": rc.id, "k": "status", "f": 0, "t": 0},
         ]
     finally:
         await _stop(task)
 
 
 # -- PostgreSQL-only capabilities ------------------------------------------------------------
+
+
+@ONLY_POSTGRES
+async def test_a_big_batch_of_ends_notifies_in_order(store: Store) -> None:
+    """Ends with their last lines, more than one NOTIFY payload's worth: every event arrives,
+    in input order, each run's lines before its end."""
+    received, task = await _start_listening(store, lambda: _pg_probe(store))
+    try:
+        await store.create_runs([new(f"r{i}", queue="big") for i in range(150)])
+        runs = await claim(store, limit=150, queues=("big",))
+        ends = [Finish(r.id, r.attempt, RunStatus.SUCCESS) for r in runs]
+        last = [feedback(r, lines(r.id, range(1, 2))) for r in runs]
+        assert await store.finish_runs(ends, last) == [True] * 150
+        await eventually(lambda: len(received.events()) >= 450)
+        ends_seen = [(e["r"], e["k"]) for e in received.events()[150:]]
+        assert ends_seen == [(r.id, k) for r in runs for k in ("feedback", "status")]
+    finally:
+        await _stop(task)
 
 
 

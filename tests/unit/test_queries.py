@@ -25,6 +25,7 @@ SQLITE_ONLY = {
     "update_feedback": "PostgreSQL: write_feedback (update, logs and NOTIFY in one statement)",
     "insert_log": "PostgreSQL: inside write_feedback",
     "insert_status_events": "PostgreSQL: NOTIFY inside finish_runs",
+    "insert_feedback_events": "PostgreSQL: NOTIFY inside finish_runs",
     "renew_lease": "PostgreSQL: renew_leases (UPDATE ... FROM unnest)",
     # the change outbox other processes poll; PostgreSQL pushes by NOTIFY instead
     "insert_event": "PostgreSQL: NOTIFY (notify_events, or inside the writing statement)",

@@ -197,6 +197,11 @@ class StreamSession:
             async for frame in self._replay(flt.run_id):
                 yield frame
         run = await shielded(self.app.get_run(flt.run_id))
+        if replay and run.log_seq > self.sent_seq:
+            # lines committed between the replay and this read (a run's lines and its log_seq
+            # commit together): send them too, so the snapshot never runs ahead of the lines
+            async for frame in self._replay(flt.run_id):
+                yield frame
         if not replay:
             self.sent_seq = run.log_seq  # no replay asked for: live lines after the snapshot
         head["run"] = run.to_json()

@@ -220,19 +220,25 @@ WITH f AS (
     ORDER BY l.run_id, l.seq
     ON CONFLICT (run_id, seq) DO NOTHING
 ), notes AS (
-    SELECT pg_notify('jobglass_events', '[' || string_agg(e, ',' ORDER BY n) || ']')
+    -- payloads sent in order (a sorted subquery feeds pg_notify row by row): a run's
+    -- "status" event may fall into the payload after its "feedback" one, never before it
+    SELECT pg_notify('jobglass_events', chunks.payload)
     FROM (
-        SELECT row_number() OVER (ORDER BY i, k) AS n, e
+        SELECT '[' || string_agg(e, ',' ORDER BY n) || ']' AS payload, (n - 1) / 80 AS part
         FROM (
-            SELECT i, 0 AS k,
-                '{"r":' || id || ',"k":"feedback","f":' || first_seq || ',"t":' || last_seq
-                    || '}' AS e
-            FROM done WHERE fed
-            UNION ALL
-            SELECT i, 1 AS k, '{"r":' || id || ',"k":"status","f":0,"t":0}' AS e FROM done
-        ) AS kinds
-    ) AS entries
-    GROUP BY (n - 1) / 80
+            SELECT row_number() OVER (ORDER BY i, k) AS n, e
+            FROM (
+                SELECT i, 0 AS k,
+                    '{"r":' || id || ',"k":"feedback","f":' || first_seq || ',"t":'
+                        || last_seq || '}' AS e
+                FROM done WHERE fed
+                UNION ALL
+                SELECT i, 1 AS k, '{"r":' || id || ',"k":"status","f":0,"t":0}' AS e FROM done
+            ) AS kinds
+        ) AS entries
+        GROUP BY (n - 1) / 80
+        ORDER BY part
+    ) AS chunks
 )
 SELECT done.i, done.id FROM done CROSS JOIN (SELECT count(*) FROM notes) AS sent;
 

@@ -61,14 +61,24 @@ VALUES (:run_id, :kind, :log_from, :log_to, :now);
 
 -- name: finish_runs
 -- A batch of fenced finishes in one statement: :batch is a JSON array of
--- [run_id, attempt, status, result, error, finished_at, duration_ms, retry_at] (result and
--- error as JSON text), at most one per (run_id, attempt). Returns the attempts that ended.
--- The batch is the outer loop and each run found by its key (`+` keeps the status index out).
+-- [run_id, attempt, status, result, error, finished_at, duration_ms, retry_at, fed, stage,
+-- progress_current, progress_total, entity_type, progress_message, outcome, has_warnings,
+-- log_seq, summary] (result, error and outcome as JSON text), at most one per (run_id,
+-- attempt). `fed` = 1: the attempt's last feedback (stage ... summary) is set by the same
+-- UPDATE; 0: those columns stay. Returns the attempts that ended. The batch is the outer loop
+-- and each run found by its key (`+` keeps the status index out).
 WITH f AS MATERIALIZED (
     SELECT json_extract(value, '$[0]') AS run_id, json_extract(value, '$[1]') AS attempt,
         json_extract(value, '$[2]') AS status, json_extract(value, '$[3]') AS result,
         json_extract(value, '$[4]') AS error, json_extract(value, '$[5]') AS finished_at,
-        json_extract(value, '$[6]') AS duration_ms, json_extract(value, '$[7]') AS retry_at
+        json_extract(value, '$[6]') AS duration_ms, json_extract(value, '$[7]') AS retry_at,
+        json_extract(value, '$[8]') AS fed, json_extract(value, '$[9]') AS stage,
+        json_extract(value, '$[10]') AS progress_current,
+        json_extract(value, '$[11]') AS progress_total,
+        json_extract(value, '$[12]') AS entity_type,
+        json_extract(value, '$[13]') AS progress_message,
+        json_extract(value, '$[14]') AS outcome, json_extract(value, '$[15]') AS has_warnings,
+        json_extract(value, '$[16]') AS log_seq, json_extract(value, '$[17]') AS summary
     FROM json_each(:batch)
 )
 UPDATE runs SET
@@ -78,10 +88,26 @@ UPDATE runs SET
     finished_at = f.finished_at, duration_ms = f.duration_ms,
     run_at = COALESCE(f.retry_at, runs.run_at), lease_expires_at = NULL,
     worker_id = CASE WHEN f.status = 'RETRYING' THEN NULL ELSE runs.worker_id END,
-    cancel_requested = 0
+    cancel_requested = 0,
+    stage = CASE WHEN f.fed THEN f.stage ELSE runs.stage END,
+    progress_current = CASE WHEN f.fed THEN f.progress_current ELSE runs.progress_current END,
+    progress_total = CASE WHEN f.fed THEN f.progress_total ELSE runs.progress_total END,
+    entity_type = CASE WHEN f.fed THEN f.entity_type ELSE runs.entity_type END,
+    progress_message = CASE WHEN f.fed THEN f.progress_message ELSE runs.progress_message END,
+    outcome = CASE WHEN f.fed THEN f.outcome ELSE runs.outcome END,
+    has_warnings = CASE WHEN f.fed THEN f.has_warnings ELSE runs.has_warnings END,
+    log_seq = CASE WHEN f.fed THEN MAX(runs.log_seq, f.log_seq) ELSE runs.log_seq END,
+    summary = CASE WHEN f.fed THEN COALESCE(f.summary, runs.summary) ELSE runs.summary END
 FROM f
 WHERE runs.id = f.run_id AND runs.attempt = f.attempt AND +runs.status = 'RUNNING'
 RETURNING runs.id, runs.attempt;
+
+-- name: insert_feedback_events
+-- :events is a JSON array of [run_id, first log seq, last log seq].
+INSERT INTO events (run_id, kind, log_from, log_to, created_at)
+SELECT json_extract(value, '$[0]'), 'feedback', json_extract(value, '$[1]'),
+    json_extract(value, '$[2]'), :now
+FROM json_each(:events);
 
 -- name: insert_status_events
 INSERT INTO events (run_id, kind, log_from, log_to, created_at)
