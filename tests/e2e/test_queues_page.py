@@ -66,10 +66,10 @@ def test_the_chart_counts_finished_runs_per_minute_live(stack: Stack, pages: Pag
     page.select_option("#chart-queue", "default")
     expect(note).to_have_text("5 runs finished in the last hour on default: 3 completed, 2 failed.")
 
-    # the per-queue counts agree
-    counts = page.locator("table.data").first.locator("tr", has_text="default")
-    cells = counts.locator("td").all_text_contents()
-    assert cells[5:7] == ["3", "2"], cells  # Completed, Failed
+    # the per-queue counts agree (queue stats arrive every 2 s: wait for them)
+    cells = page.locator("table.data").first.locator("tr", has_text="default").locator("td")
+    expect(cells.nth(5)).to_have_text("3")  # Completed
+    expect(cells.nth(6)).to_have_text("2")  # Failed
 
 
 def test_live_workers_are_listed_with_their_heartbeat(stack: Stack, pages: Pages) -> None:

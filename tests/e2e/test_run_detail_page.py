@@ -117,7 +117,9 @@ def test_the_stage_timeline_shows_how_long_each_stage_took(stack: Stack, pages: 
     durations = stages.locator(".dur").all_text_contents()
     assert not any("so far" in d for d in durations), durations
     # Preparing sleeps 0.2 s; Crunching 30 x 0.1 s; Finalizing writes one line
-    assert re.fullmatch(r"\d+ms", durations[0]) and 150 <= int(durations[0][:-2]) < 1000
+    first = re.fullmatch(r"(\d+)(ms|s)", durations[0])  # seconds only on a very busy machine
+    assert first, durations
+    assert 150 <= int(first.group(1)) * (1 if first.group(2) == "ms" else 1000) < 10_000
     assert re.fullmatch(r"\d+s", durations[1]) and 3 <= int(durations[1][:-1]) < 20, durations
     assert re.fullmatch(r"\d+ms", durations[2]), durations
     expect(stages.nth(0).locator(".muted")).to_contain_text("started ")
