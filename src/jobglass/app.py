@@ -41,9 +41,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("jobglass")
 
 HOOK_EVENTS = ("completed", "failed", "retrying", "cancelled")
-#: How long `close` waits for each of its final writes (app log, job feedback) before it
-#: gives up on it, so a hung database connection cannot hang the process's shutdown.
-CLOSE_TIMEOUT = 15.0
 Hook = Callable[[Run], Awaitable[None] | None]
 
 
@@ -155,10 +152,9 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
         return self
 
     async def close(self) -> None:
-        # app.log records, while the store is still open
-        await _within(CLOSE_TIMEOUT, self._close_app_logs(), "writing the app log's last records")
+        await self._close_app_logs()  # app.log records, while the store is still open
         if self._flusher is not None:
-            await _within(CLOSE_TIMEOUT, self._flusher.close(), "writing the runs' last feedback")
+            await self._flusher.close()
             self._flusher = None
         if self._store is not None:
             await self._store.close()
@@ -593,27 +589,3 @@ def _run_sync(coro: Any) -> Any:
         return asyncio.run(coro)
     coro.close()
     raise RuntimeError("inside an event loop: await the async method instead")
-
-
-async def _within(seconds: float, work: Awaitable[None], what: str) -> None:
-    """Await `work` for at most `seconds`; past that, cancel it without waiting for it and
-    log the chain of awaits it was stuck in. Its own errors are raised as usual."""
-    task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait({task}, timeout=seconds)
-    if done:
-        task.result()
-        return
-    where = _await_chain(task.get_coro())
-    task.cancel()
-    log.error("closing: %s did not finish within %gs; given up; stuck at %s", what, seconds, where)
-
-
-def _await_chain(coro: Any) -> str:
-    """`file:line function` of each coroutine a suspended one is awaiting, outermost first."""
-    steps: list[str] = []
-    while coro is not None and len(steps) < 30:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is not None:
-            steps.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return " -> ".join(steps) or "?"
