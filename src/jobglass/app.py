@@ -152,7 +152,10 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
         return self
 
     async def close(self) -> None:
-        await self._close_app_logs()  # app.log records, while the store is still open
+        # app.log records, while the store is still open; in a task of its own (its own copy
+        # of the caller's context): awaited inline from a test fixture's teardown, this write
+        # hung now and then (a 120 s CI timeout, about 1 in 3 runs of test_runs.py on PG)
+        await asyncio.create_task(self._close_app_logs(), name="jobglass-close-app-log")
         if self._flusher is not None:
             await self._flusher.close()
             self._flusher = None
