@@ -130,7 +130,9 @@ def cli() -> argparse.Namespace:
     args = parser.parse_args()
     if args.log != "off":
         devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-        configure_logging(json=args.log == "json", level=logging.INFO, stream=devnull)
+        configure_logging(
+            json=args.log == "json", level=logging.INFO, stream=devnull, batched=True
+        )  # as `jobglass worker` does
         logging.getLogger("jobglass.worker").setLevel(logging.WARNING)
     return args
 

@@ -130,6 +130,10 @@ class Worker:
         if self._scheduler is not None:
             scheduling = asyncio.create_task(self._scheduler.run(), name="jobglass-scheduler")
             self._tasks.append(scheduling)
+        for listener in app.attempt_listeners:  # e.g. the metrics, made before the first run
+            prepare = getattr(listener, "prepare", None)
+            if prepare is not None:
+                prepare()
         # PostgreSQL: LISTEN; SQLite: a watch on the file's commits (wake-ups only)
         self._tasks.append(asyncio.create_task(store.listen(self._notified)))
         log.info(

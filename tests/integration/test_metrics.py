@@ -278,6 +278,22 @@ async def test_listeners_are_the_only_door_and_failures_are_contained(app: JobGl
     assert app.metrics.executions.labels("ok", "success")._value.get() == 1
 
 
+async def test_a_worker_makes_the_metrics_before_its_first_run(app: JobGlass) -> None:
+    assert app._metrics is None  # made on first use: importing jobglass does not need them
+    worker = app.worker(queues=["nobody"], concurrency=1)
+    task = asyncio.create_task(worker.run())
+    try:
+        for _ in range(200):
+            if app._metrics is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert app._metrics is not None  # prepared at start, not by the first run's end
+        assert worker.completed == 0
+    finally:
+        worker.stop()
+        assert await task == 0
+
+
 async def test_an_attempt_lost_with_its_worker_is_counted(app: JobGlass) -> None:
     from jobglass.stores.base import ClaimParams
 

@@ -32,9 +32,6 @@ SQLITE_ONLY = {
     "events_after": "no outbox on PostgreSQL",
     "last_event_id": "no outbox on PostgreSQL",
     "prune_events": "no outbox on PostgreSQL",
-    # application and audit logs: executemany on SQLite, COPY on PostgreSQL
-    "insert_app_log": "PostgreSQL: copy_app_logs",
-    "insert_audit_log": "PostgreSQL: copy_audit_logs",
 }
 POSTGRES_ONLY = {
     "insert_runs": "batch form of insert_run",
@@ -44,8 +41,8 @@ POSTGRES_ONLY = {
     "delete_runs": "prune deletes in batches (SQLite: delete_run per run)",
     "notify_events": "NOTIFY jobglass_events (SQLite: insert_event)",
     "notify_wakeup": "NOTIFY jobglass_wakeup (SQLite workers poll)",
-    "copy_app_logs": "COPY form of insert_app_log",
-    "copy_audit_logs": "COPY form of insert_audit_log",
+    "copy_app_logs": "COPY of app lines (SQLite: sqlite_nulls.insert_filled)",
+    "copy_audit_logs": "COPY of audit events (SQLite: sqlite_nulls.insert_filled)",
 }
 
 # q["name"], self.q["name"], and the PostgreSQL store's helpers _one("name"), _fetch(c, "name"),

@@ -69,4 +69,5 @@ def serve_logging(app: JobGlass, verbose: bool) -> None:
         json=app.settings.json_logs,
         level=logging.DEBUG if verbose else logging.INFO,
         sensitive_keys=app.settings.sensitive_keys,
+        batched=True,  # a busy worker writes each loop turn's lines at once
     )

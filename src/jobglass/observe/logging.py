@@ -27,7 +27,9 @@ import json as _json
 import logging
 import math
 import operator
+import os
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -255,6 +257,33 @@ class JsonFormatter(logging.Formatter):
                     return f"{line}{tail}}}"
         return self._format_keys(record)
 
+    def run_line(
+        self,
+        created: float,
+        level: str,
+        name: str,
+        message: str,
+        holder: _RunFields,
+        extra: dict[str, Any] | None,
+    ) -> str | None:
+        """The line `format` makes of a run's record with these values and `extra=`, without
+        the record; None when an extra would need `format`'s general path."""
+        cached = holder.formats.get(self)
+        if cached is None:
+            cached = holder.formats[self] = self._run_json(holder.get())
+        members, not_extra = cached
+        tail = ""
+        if extra:
+            parts = [""]
+            for key, value in extra.items():
+                if key in not_extra or key.startswith("job.") or key in _TAIL:
+                    return None
+                if value is not None:
+                    parts.append(f"{_quote(key)}: {_value(self._clean(key, value))}")
+            tail = ", ".join(parts)
+        head = self._heads.get((level, name)) or self._head(level, name)
+        return f'{{"time": "{_time(created)}", {head}{_quote(message)}, {members}{tail}}}'
+
     def _format_keys(self, record: logging.LogRecord) -> str:
         """The line, encoded key by key (what the run fields' cached JSON stands for)."""
         out: dict[str, Any] = {
@@ -365,11 +394,14 @@ class JsonFormatter(logging.Formatter):
         return redact(value, self.sensitive_keys)
 
 
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 class TextFormatter(logging.Formatter):
     """`time LEVEL logger: message [correlation_id=... job=name#id attempt=n]`."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        super().__init__(_TEXT_FORMAT)
         # (whole second, its strftime text): one localtime + strftime per second
         self._second: tuple[int, str] = (-1, "")
 
@@ -377,15 +409,55 @@ class TextFormatter(logging.Formatter):
         """As `logging.Formatter.formatTime`, with the seconds' text cached."""
         if datefmt or self.converter is not time.localtime or not self.default_msec_format:
             return super().formatTime(record, datefmt)
-        whole = int(record.created)
+        return self._asctime(record.created, record.msecs)
+
+    def _asctime(self, created: float, msecs: float) -> str:
+        whole = int(created)
         second, text = self._second
         if second != whole:
             text = time.strftime(self.default_time_format, self.converter(whole))
             self._second = (whole, text)
-        return self.default_msec_format % (text, record.msecs)
+        return (self.default_msec_format or "%s,%03d") % (text, msecs)  # set: see callers
+
+    def plain(self) -> bool:
+        """Formats as made (format, time): `run_line` then makes `format`'s line."""
+        return (
+            self._style._fmt is _TEXT_FORMAT
+            and type(self._style) is logging.PercentStyle
+            and not self.datefmt
+            and self.converter is time.localtime
+            and bool(self.default_msec_format)
+        )
+
+    def run_line(
+        self,
+        created: float,
+        level: str,
+        name: str,
+        message: str,
+        holder: _RunFields,
+        extra: dict[str, Any] | None,
+    ) -> str:
+        """The line `format` makes of a run's record with these values, without the record
+        (for a `plain()` formatter; `extra` does not show in text)."""
+        msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord has it
+        text = f"{self._asctime(created, msecs)} {level} {name}: {message}"
+        tags = holder.formats.get(self)
+        if tags is None:
+            tags = holder.formats[self] = self._tags(holder.get())
+        return _with_tags(text, tags)
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        if (
+            self._style._fmt is _TEXT_FORMAT
+            and type(self._style) is logging.PercentStyle
+            and not (record.exc_info or record.exc_text or record.stack_info)
+        ):  # `Formatter.format` for this format and no traceback, without its steps
+            message = record.message = record.getMessage()
+            asctime = record.asctime = self.formatTime(record)
+            text = f"{asctime} {record.levelname} {record.name}: {message}"
+        else:
+            text = super().format(record)
         attrs = record.__dict__
         holder = _fields.get()
         if (
@@ -398,10 +470,7 @@ class TextFormatter(logging.Formatter):
                 tags = holder.formats[self] = self._tags(attrs)
         else:
             tags = self._tags(attrs)
-        if not tags:
-            return text
-        head, sep, rest = text.partition("\n")  # keep a traceback below the tags
-        return f"{head} {tags}{sep}{rest}"
+        return _with_tags(text, tags)
 
     @staticmethod
     def _tags(attrs: dict[str, Any]) -> str:
@@ -414,6 +483,13 @@ class TextFormatter(logging.Formatter):
         if attrs.get("tenant_id"):
             tags.append(f"tenant_id={attrs['tenant_id']}")
         return f"[{' '.join(tags)}]" if tags else ""
+
+
+def _with_tags(text: str, tags: str) -> str:
+    if not tags:
+        return text
+    head, sep, rest = text.partition("\n")  # keep a traceback below the tags
+    return f"{head} {tags}{sep}{rest}"
 
 
 # (whole second, its formatted prefix), swapped as one tuple: one strftime per second.
@@ -435,18 +511,121 @@ _MILLIS = tuple(f"{min(ms, 999):03d}Z" for ms in range(1001))
 
 
 class _StreamHandler(logging.StreamHandler[IO[str]]):
-    """A `StreamHandler` whose `emit` flushes the stream directly: `handle` already holds
-    the lock that `StreamHandler.flush` takes again."""
+    """A `StreamHandler` whose `emit` flushes the stream directly (`handle` already holds
+    the lock that `StreamHandler.flush` takes again), and that can batch.
+
+    Batched (`configure_logging(batched=True)`, what the long-running commands use), the
+    lines logged on an event loop's thread are written once per loop turn: a worker
+    finishing a hundred runs in a turn makes one `write` for their two hundred lines, not
+    two hundred (a line's write and flush to a pipe cost more than making the line). A
+    daemon thread writes lines that waited `SWEEP` seconds (a loop blocked by a job), a
+    WARNING or worse and every line from another thread are written at once, after the
+    waiting ones, and `flush()` (also at exit, by `logging.shutdown`) writes them all.
+    """
+
+    #: seconds a batched line may wait when its event loop is blocked
+    SWEEP = 0.1
+
+    def __init__(self, stream: IO[str], *, batched: bool = False) -> None:
+        super().__init__(stream)
+        self.batched = batched
+        self._pending: list[str] = []
+        self._since = 0.0
+        self._waiting = threading.Event()  # set while lines wait: the sweeper's cue
+        self._sweeper_pid = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream = self.stream
-            stream.write(self.format(record) + self.terminator)
-            stream.flush()
+            self._deliver(self.format(record) + self.terminator, record.levelno)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def direct(self) -> TextFormatter | JsonFormatter | None:
+        """This handler's formatter when a line can skip the LogRecord: it has no filter
+        but its `ContextFilter` and one of our formatters, unchanged."""
+        formatter = self.formatter
+        if self.level > logging.INFO or len(self.filters) != 1:
+            return None
+        if type(self.filters[0]) is not ContextFilter:
+            return None
+        if type(formatter) is JsonFormatter:
+            return formatter
+        if type(formatter) is TextFormatter and formatter.plain():
+            return formatter
+        return None
+
+    def emit_line(self, line: str, levelno: int) -> None:
+        """`emit` for a line made without a record (`_emit`'s direct path)."""
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                self._deliver(line + self.terminator, levelno)
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": line}))
+
+    def _deliver(self, line: str, levelno: int) -> None:
+        """Write `line`, or add it to this loop turn's batch; the caller holds the lock."""
+        loop = asyncio._get_running_loop() if self.batched else None
+        if loop is None or levelno >= logging.WARNING:
+            if self._pending:
+                self._write_pending()
+            stream = self.stream
+            stream.write(line)
+            stream.flush()
+            return
+        pending = self._pending
+        pending.append(line)
+        if len(pending) == 1:
+            self._since = time.monotonic()
+            loop.call_soon(self._flush_turn)
+            if self._sweeper_pid != os.getpid():
+                self._start_sweeper()
+            self._waiting.set()
+        elif len(pending) >= 1024:
+            self._write_pending()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_pending()
+            super().flush()
+
+    def _write_pending(self) -> None:
+        """Write the waiting lines; the caller holds the lock."""
+        lines = self._pending
+        if lines:
+            self._pending = []
+            stream = self.stream
+            stream.write("".join(lines))
+            stream.flush()
+
+    def _flush_turn(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_reporting()
+
+    def _write_reporting(self) -> None:
+        """`_write_pending`, reporting a failure as `emit` does (never raising)."""
+        try:
+            self._write_pending()
+        except Exception:
+            self._pending = []
+            self.handleError(logging.makeLogRecord({"msg": "batched log lines"}))
+
+    def _start_sweeper(self) -> None:
+        self._sweeper_pid = os.getpid()  # a forked child starts its own
+        threading.Thread(target=self._sweep, name="jobglass-log-sweeper", daemon=True).start()
+
+    def _sweep(self) -> None:
+        while True:
+            self._waiting.wait()
+            time.sleep(self.SWEEP)
+            with self.lock:  # type: ignore[union-attr]
+                if self._pending and time.monotonic() - self._since >= self.SWEEP:
+                    self._write_reporting()
+                if not self._pending:
+                    self._waiting.clear()
 
 
 def configure_logging(
@@ -456,17 +635,22 @@ def configure_logging(
     stream: IO[str] | None = None,
     sensitive_keys: frozenset[str] = DEFAULT_SENSITIVE_KEYS,
     logger: logging.Logger | None = None,
+    batched: bool = False,
 ) -> logging.Handler:
     """Log to `stream` (stderr) with run fields; JSON lines when `json` is true.
 
+    `batched`: write the lines logged in one event-loop turn at once, at the end of the
+    turn (at most 0.1 s late when the loop is blocked; WARNING and worse at once): what a
+    busy worker wants; a test reading `stream` right after logging does not.
     Replaces the handler a previous call installed on the same logger (root by default).
     Returns the handler, e.g. to remove it later.
     """
     target = logger or logging.getLogger()
     for old in list(target.handlers):
         if getattr(old, "_jobglass", False):
+            old.flush()
             target.removeHandler(old)
-    handler = _StreamHandler(stream if stream is not None else sys.stderr)
+    handler = _StreamHandler(stream if stream is not None else sys.stderr, batched=batched)
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter(sensitive_keys) if json else TextFormatter())
     handler._jobglass = True  # type: ignore[attr-defined]
@@ -519,14 +703,108 @@ _SOURCE_FILE, _SOURCE_LINE, _SOURCE_FUNC = (
 
 def _emit(msg: str, args: tuple[Any, ...], extra: dict[str, Any] | None = None) -> None:
     """`run_log.info(msg, *args, extra=extra)`, without the stack walk (the caller checked
-    `isEnabledFor`). A real LogRecord from the record factory, through the logger's
-    filters and handlers."""
-    record = run_log.makeRecord(
-        run_log.name, logging.INFO, _SOURCE_FILE, _SOURCE_LINE, msg, args, None, _SOURCE_FUNC
-    )
+    `isEnabledFor`). A real LogRecord, through the logger's filters and handlers; or,
+    when our stream handler alone would see it, the very line it would write, made
+    without the record (`_direct_handler`)."""
+    handler = _direct_handler()
+    if handler is not None:
+        formatter = handler.direct()
+        holder = _fields.get()
+        if formatter is not None and holder is not None:
+            line = formatter.run_line(
+                time.time(), logging.getLevelName(logging.INFO), _RUN_LOG, msg % args, holder, extra
+            )
+            if line is not None:
+                handler.emit_line(line, logging.INFO)
+                return
+    if logging.getLogRecordFactory() is logging.LogRecord:
+        record = _info_record(msg, args)
+    else:  # someone's factory adds or changes attributes: let it
+        record = run_log.makeRecord(
+            run_log.name, logging.INFO, _SOURCE_FILE, _SOURCE_LINE, msg, args, None, _SOURCE_FUNC
+        )
     if extra:  # what makeRecord does with `extra=`, minus its checks: these keys are ours
         record.__dict__.update(extra)
     run_log.handle(record)
+
+
+_RUN_LOG = run_log.name
+# What the direct path must find unchanged: a patched `Logger.handle` or `callHandlers` (an
+# error tracker's breadcrumbs), another logger class or record factory wants the record.
+_HANDLE, _CALL_HANDLERS = logging.Logger.handle, logging.Logger.callHandlers
+
+
+def _direct_handler() -> _StreamHandler | None:
+    """Our stream handler, when it is the only thing a start or end record would reach: no
+    logger filter on the way, no other handler, stock `logging` (checked each time: a
+    configuration may change at any moment). Then the record itself can be skipped: it
+    costs more than the line (a worker's two lines per run were a third of its time)."""
+    if (
+        logging.Logger.handle is not _HANDLE
+        or logging.Logger.callHandlers is not _CALL_HANDLERS
+        or logging.getLogRecordFactory() is not logging.LogRecord
+        or type(run_log) is not logging.Logger
+    ):
+        return None
+    found = None
+    logger: logging.Logger | None = run_log
+    while logger is not None:
+        if logger.filters or logger.disabled:
+            return None
+        for handler in logger.handlers:
+            if found is not None or type(handler) is not _StreamHandler:
+                return None
+            found = handler
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    return found
+
+
+# What `LogRecord.__init__` sets that does not change between the start and end records of
+# one thread in one process: copied from a record it made, per thread (and its name); a
+# forked child (another pid) starts afresh.
+_Template = tuple[dict[str, Any], float, str]
+_templates: dict[threading.Thread, _Template] = {}
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_templates.clear)
+_PER_RECORD = ("msg", "args", "created", "msecs", "relativeCreated", "taskName")
+_new_record = logging.LogRecord.__new__
+_HAS_TASK_NAME = hasattr(logging, "logAsyncioTasks")
+
+
+def _info_record(msg: str, args: tuple[Any, ...]) -> logging.LogRecord:
+    """The record `run_log.makeRecord` makes for the start and end lines, at a third of its
+    cost: its constant attributes come from a template (`LogRecord.__init__` asks the
+    thread, process and paths each time), the time and message are set here."""
+    thread = threading.current_thread()
+    known = _templates.get(thread)
+    if known is None or known[2] != thread.name:
+        model = run_log.makeRecord(
+            run_log.name, logging.INFO, _SOURCE_FILE, _SOURCE_LINE, "", (), None, _SOURCE_FUNC
+        ).__dict__
+        # `relativeCreated` is ms since logging's start: keep the start, not the offset
+        start = model["created"] - model["relativeCreated"] / 1000
+        constant = {k: v for k, v in model.items() if k not in _PER_RECORD}
+        if len(_templates) >= 256:  # threads come and go: stay small
+            _templates.clear()
+        known = _templates[thread] = (constant, start, thread.name)
+    constant, start, _ = known
+    record: logging.LogRecord = _new_record(logging.LogRecord)
+    attrs = record.__dict__
+    attrs.update(constant)
+    now = time.time()
+    attrs["msg"] = msg
+    attrs["args"] = args
+    attrs["created"] = now
+    attrs["msecs"] = int((now - int(now)) * 1000) + 0.0
+    attrs["relativeCreated"] = (now - start) * 1000
+    if _HAS_TASK_NAME and getattr(
+        logging, "logAsyncioTasks", True
+    ):  # Python 3.12+: the asyncio task's name
+        task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
+        attrs["taskName"] = task.get_name() if task is not None else None
+    return record
 
 
 def _log_failure(ctx: JobContext, err: BaseException, ms: float) -> None:

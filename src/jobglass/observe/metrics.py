@@ -318,13 +318,28 @@ class _DatabaseCollector:
             yield workers
 
 
+class _MetricsListener:
+    """Counts each attempt into `app.metrics`; a worker calls `prepare()` when it starts, so
+    the first runs do not pay for importing `prometheus_client` and making the metrics."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: JobGlass) -> None:
+        self.app = app
+
+    def __call__(self, run: Run, finish: Finish, logger: JobLogger | None) -> None:
+        self.app.metrics.record_attempt(run, finish, logger)
+
+    def prepare(self) -> None:
+        self.app.metrics  # noqa: B018 - made on first use
+
+    def __repr__(self) -> str:
+        return "metrics_listener"
+
+
 def metrics_listener(app: JobGlass) -> AttemptListener:
-    """The default attempt listener: counts into `app.metrics` (created on first attempt)."""
-
-    def record_metrics(run: Run, finish: Finish, logger: JobLogger | None) -> None:
-        app.metrics.record_attempt(run, finish, logger)
-
-    return record_metrics
+    """The default attempt listener: counts into `app.metrics`."""
+    return _MetricsListener(app)
 
 
 def start_metrics_server(app: JobGlass, port: int, addr: str = "0.0.0.0") -> int:

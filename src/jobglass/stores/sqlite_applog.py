@@ -22,6 +22,7 @@ from .applog_types import (
     make_common,
     record_rows,
 )
+from .sqlite_nulls import insert_filled
 
 T = TypeVar("T")
 log = logging.getLogger("jobglass.stores.sqlite")
@@ -42,7 +43,7 @@ def _context_text(context: Any) -> str | None:
 
 
 def _rows(records: Sequence[AppLogRecord]) -> tuple[list[_Row], list[_Row]]:
-    """`insert_app_log` and `insert_audit_log` parameters (`APP_COLUMNS`/`AUDIT_COLUMNS`)."""
+    """The `app_logs` and `audit_logs` rows (`APP_COLUMNS`/`AUDIT_COLUMNS`)."""
     app: list[_Row] = []
     audit: list[_Row] = []
     add = app.append
@@ -110,13 +111,11 @@ class SQLiteAppLogMixin:
             return await self._write(self._inserter(_utf8(app), _utf8(audit)))
 
     def _inserter(self, app: list[_Row], audit: list[_Row]) -> Callable[[sqlite3.Connection], int]:
-        q = self.q
-
         def write(c: sqlite3.Connection) -> int:
-            if app:
-                c.executemany(q["insert_app_log"], app)
+            if app:  # their empty context columns unbound: see sqlite_nulls
+                insert_filled(c, "app_logs", APP_COLUMNS, app)
             if audit:
-                c.executemany(q["insert_audit_log"], audit)
+                insert_filled(c, "audit_logs", AUDIT_COLUMNS, audit)
             return len(app) + len(audit)
 
         return write

@@ -2,21 +2,8 @@
 -- Times are REAL unix seconds, JSON is TEXT. Reads are composed from
 -- applog_types.applog_filter_sql (a fixed column list, bound values).
 
--- name: insert_app_log
-INSERT INTO app_logs (
-    created_at, level, message, user_id, correlation_id, source_key, source_display_name,
-    external_system_key, external_system_display_name, record_key, record_display_name,
-    ip_address, method, path, user_agent, session_id, referer, request_size, response_size,
-    duration_ms, credential_id, credential_type, context
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
-
--- name: insert_audit_log
-INSERT INTO audit_logs (
-    created_at, action, resource, user_id, correlation_id, source_key, source_display_name,
-    external_system_key, external_system_display_name, record_key, record_display_name,
-    ip_address, method, path, user_agent, session_id, referer, request_size, response_size,
-    duration_ms, credential_id, credential_type, data, context
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+-- Rows are inserted by sqlite_nulls.insert_filled: `INSERT INTO app_logs (the row's
+-- non-NULL columns)`, as binding NULLs from Python costs more than the rest of the insert.
 
 -- name: prune_app_logs
 DELETE FROM app_logs WHERE id IN (
