@@ -17,9 +17,11 @@ import asyncio
 import io
 import json
 import logging
+import os
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -297,3 +299,26 @@ def test_without_a_loop_a_batched_handler_writes_at_once(
     RUN_LOGGER.setLevel(logging.DEBUG)
     RUN_LOGGER.info("no loop here")
     assert "no loop here" in out.getvalue()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+async def test_a_forked_child_does_not_write_its_parents_waiting_lines(
+    own_handler: Callable[..., tuple[io.StringIO, Any]], tmp_path: Any
+) -> None:
+    out, handler = own_handler(batched=True)
+    RUN_LOGGER.setLevel(logging.DEBUG)
+    RUN_LOGGER.info("the parent's line")
+    marker = tmp_path / "child.txt"
+    with warnings.catch_warnings():  # 3.12+ warns of forking a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: what waits is the parent's
+        try:
+            marker.write_text(f"{len(handler._pending)} {handler._sweeper_pid}")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)  # noqa: ASYNC222 - a child that exits at once
+    assert marker.read_text() == "0 0"
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert out.getvalue().count("the parent's line") == 1

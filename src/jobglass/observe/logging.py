@@ -31,6 +31,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from itertools import filterfalse
@@ -533,6 +534,13 @@ class _StreamHandler(logging.StreamHandler[IO[str]]):
         self._since = 0.0
         self._waiting = threading.Event()  # set while lines wait: the sweeper's cue
         self._sweeper_pid = 0
+        _BATCHING.add(self)
+
+    def _forked(self) -> None:
+        """In a forked child: the parent writes its own waiting lines; no sweeper runs here."""
+        self._pending = []
+        self._waiting = threading.Event()
+        self._sweeper_pid = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -626,6 +634,18 @@ class _StreamHandler(logging.StreamHandler[IO[str]]):
                     self._write_reporting()
                 if not self._pending:
                     self._waiting.clear()
+
+
+_BATCHING: weakref.WeakSet[_StreamHandler] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for handler in list(_BATCHING):
+        handler._forked()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def configure_logging(
