@@ -32,3 +32,24 @@ async def test_orphan_scan_has_no_total() -> None:
     assert result.progress["message"] == "Scanning for orphaned files (500 processed)"
     assert result.progress["percent"] is None
     assert result.outcome == {"deletes": 500}
+
+
+def test_embedded_worker_logs_json_lines_with_run_fields() -> None:
+    import io
+    import json
+    import logging
+
+    from .embedded_worker import main
+
+    out = io.StringIO()
+    handler = main(out, count=3)
+    logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    starts = [x for x in lines if x["message"].startswith("Starting job resize-image")]
+    mine = [x for x in lines if x["logger"] == "myapp.images"]
+    assert len(starts) == 3 and len(mine) == 3
+    assert sorted(x["job.image_id"] for x in mine) == [0, 1, 2]
+    assert all(x["job_name"] == "resize-image" and x["attempt"] == 1 for x in mine)
+    assert "k-123" not in out.getvalue()  # api_key is a sensitive key: redacted
+    ends = [x for x in lines if "completed successfully" in x["message"]]
+    assert len(ends) == 3 and all(x["status"] == "success" for x in ends)
