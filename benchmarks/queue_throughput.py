@@ -26,7 +26,9 @@ workers' app (`BENCH_STACK`): `bare` (no attempt middleware, no attempt listener
 fields, no start/end lines, no metrics), `observability` (context + logging middleware and
 the metrics listener: the start/end lines are written, as text at INFO, to the worker's
 stderr, which `jobglass worker` configures) and `defaults` (all of `JobGlass()`'s defaults,
-also the application log's job lines). Medians and ratios to `bare` are printed.
+also the application log's job lines). Medians and ratios to `bare` are printed, and the
+workers' CPU per run (from /proc, due time to last end): steadier than runs/s when other
+work shares the machine.
 
 Procrastinate (PyPI, installed on first use into benchmarks/.venv-procrastinate, never into the
 project's venv) runs the same no-op workload against the same server (its own database), with
@@ -254,11 +256,28 @@ async def measure_enqueue(url: str, singles: int, rows: int) -> dict[str, float]
     return out
 
 
-async def measure_end_to_end(url: str, runs: int, workers: int, stack: str = "defaults") -> float:
+def cpu_seconds(procs: list[Any]) -> float | None:
+    """User + system CPU the processes have used so far (Linux /proc), or None."""
+    total = 0
+    try:
+        for p in procs:
+            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14, 15)
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def measure_end_to_end(
+    url: str, runs: int, workers: int, stack: str = "defaults"
+) -> tuple[float, float | None]:
+    """(runs/s, the workers' CPU microseconds per run from the runs' due time to the last
+    end, or None off Linux). CPU per run is steadier than the rate on a shared machine."""
     from jobglass import EnqueueRequest
 
     app = make_app(url)
     async with app:
+        due = time.monotonic() + LEAD
         for i in range(0, runs, BATCH):
             await app.enqueue_many(
                 [EnqueueRequest("noop", delay=LEAD) for _ in range(min(BATCH, runs - i))]
@@ -266,6 +285,8 @@ async def measure_end_to_end(url: str, runs: int, workers: int, stack: str = "de
         procs = start_workers(url, workers, {"JOBGLASS_POLL_INTERVAL": "0.05", STACK_ENV: stack})
         try:
             wait_ready(procs)
+            await asyncio.sleep(max(0.0, due - 0.1 - time.monotonic()))  # idle until due
+            cpu_before = cpu_seconds(procs)
             deadline = time.monotonic() + LEAD + 600
             while True:
                 stats = (await app.queue_stats()).get("default", {})
@@ -274,12 +295,16 @@ async def measure_end_to_end(url: str, runs: int, workers: int, stack: str = "de
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                     raise RuntimeError(f"runs did not finish: {stats}")
                 await asyncio.sleep(0.1)
+            cpu_after = cpu_seconds(procs)
         finally:
             stop_workers(procs)
     done, seconds = span_seconds(url)
     if done != runs:
         raise RuntimeError(f"{runs - done} runs did not succeed")
-    return runs / seconds
+    cpu = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu = (cpu_after - cpu_before) / runs * 1e6
+    return runs / seconds, cpu
 
 
 async def measure_latency(url: str, samples: int, spacing: float) -> dict[str, float]:
@@ -410,7 +435,7 @@ async def run_backend(backend: str, dbs: Databases, args: argparse.Namespace) ->
         "(target >= 100,000)" if backend == "postgres" else "",
     )
     for workers in (1, 2):
-        rate = await measure_end_to_end(dbs.fresh(backend), args.runs, workers)
+        rate, _ = await measure_end_to_end(dbs.fresh(backend), args.runs, workers)
         res[f"e2e_{workers}"] = rate
         target = "(target >= 8,000)" if backend == "postgres" else "(target >= 5,000)"
         _line(f"end to end, {workers} worker process(es)", rate, "runs/s", target)
@@ -446,17 +471,27 @@ async def observability_cost(
     out: dict[str, Any] = {}
     for workers in (1, 2):
         rates: dict[str, list[float]] = {stack: [] for stack in STACKS}
+        cpus: dict[str, list[float]] = {stack: [] for stack in STACKS}
         for _ in range(rounds):
             for stack in STACKS:
-                rates[stack].append(
-                    await measure_end_to_end(dbs.fresh(backend), runs, workers, stack)
-                )
+                rate, cpu = await measure_end_to_end(dbs.fresh(backend), runs, workers, stack)
+                rates[stack].append(rate)
+                if cpu is not None:
+                    cpus[stack].append(cpu)
         bare = statistics.median(rates["bare"])
+        bare_cpu = statistics.median(cpus["bare"]) if cpus["bare"] else None
         for stack in STACKS:
             median = statistics.median(rates[stack])
             out[f"{stack}_{workers}"] = rates[stack]
+            out[f"{stack}_{workers}_cpu_us"] = cpus[stack]
             note = "" if stack == "bare" else f"({median / bare:.2f}x bare; target >= 0.90x)"
             _line(f"{workers} worker(s), {stack} (median)", median, "runs/s", note)
+        for stack in STACKS:
+            if bare_cpu is None or not cpus[stack]:
+                continue
+            cpu = statistics.median(cpus[stack])
+            note = "" if stack == "bare" else f"({bare_cpu / cpu:.2f}x bare's runs per CPU second)"
+            _line(f"{workers} worker(s), {stack}, worker CPU", cpu, "us/run", note)
     return out
 
 

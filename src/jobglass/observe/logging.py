@@ -764,6 +764,8 @@ def _direct_handler() -> _StreamHandler | None:
         or logging.Logger.callHandlers is not _CALL_HANDLERS
         or logging.getLogRecordFactory() is not logging.LogRecord
         or type(run_log) is not logging.Logger
+        or "handle" in run_log.__dict__  # patched on the instance
+        or "callHandlers" in run_log.__dict__
     ):
         return None
     found = None
