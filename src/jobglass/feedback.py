@@ -228,6 +228,12 @@ class JobLogger:
             self._outcome[key] = self._outcome.get(key, 0) + count
             self._dirty = True
 
+    def has_outcome(self) -> bool:
+        """Whether `outcome()` would be non-empty (read without the lock: for a caller at
+        the attempt's end, when nothing adds to it any more)."""
+        counts = self._level_counts
+        return bool(self._outcome or counts["warning"] or counts["error"])
+
     def outcome(self) -> dict[str, int | float]:
         """Counters in first-reported order, then line-count `errors`/`warnings` when not given."""
         with self._lock:

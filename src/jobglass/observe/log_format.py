@@ -426,8 +426,19 @@ class TextFormatter(logging.Formatter):
         msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord has it
         text = f"{self._asctime(created, msecs)} {level} {name}: {message}"
         tags = holder.formats.get(self)
-        if tags is None:
-            tags = holder.formats[self] = self._tags(holder.get())
+        if tags is None:  # the tags need five fields, not all of them (params redacted...)
+            ctx, fields = holder.ctx, holder.fields
+            tags = holder.formats[self] = self._tags(
+                fields
+                if fields is not None
+                else {
+                    "correlation_id": ctx.correlation_id,
+                    "job_name": ctx.job_name,
+                    "job_id": ctx.run_id,
+                    "attempt": ctx.attempt,
+                    "tenant_id": ctx.tenant_id,
+                }  # as `run_log_fields` has them
+            )
         return _with_tags(text, tags)
 
     def format(self, record: logging.LogRecord) -> str:

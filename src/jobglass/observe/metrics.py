@@ -162,7 +162,7 @@ class JobMetrics:
             error_type = str(finish.error.get("type") or "Exception")
             if error_type != "JobCancelled":  # shutdown hands the run back; not an error
                 self._child(series.errors, self.errors, run.job_name, error_type).inc()
-        if logger is not None:
+        if logger is not None and logger.has_outcome():
             for key, value in logger.outcome().items():
                 if value > 0:
                     self._child(series.outcomes, self.outcomes, run.job_name, key).inc(value)
