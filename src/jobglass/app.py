@@ -23,7 +23,7 @@ from .feedback import JobLogger
 from .flusher import FeedbackFlusher
 from .jobs import NO_RETRY, BaseJob, JobDefinition, Retry
 from .models import FINISHED, LEVEL_RANK, LogLine, Run, RunStatus, Scope, Trigger
-from .observe.context import cleared, run_context_middleware
+from .observe.context import cleared, current_enqueue_context, run_context_middleware
 from .observe.logging import logging_middleware
 from .observe.metrics import AttemptListener, JobMetrics, metrics_listener
 from .observe.tracing import tracing_from_env
@@ -209,7 +209,8 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
     ) -> list[Created]:
         """Validate all, then write the whole batch in one round trip."""
         items = [r if isinstance(r, EnqueueRequest) else request_from_mapping(r) for r in requests]
-        news = [self._new_run(item) for item in items]
+        inherited = current_enqueue_context()  # one context for the batch
+        news = [build_new_run(self.get_job(item.job_name), item, inherited) for item in items]
         store = await self._ready()
         created = await store.create_runs(news, conn=conn)
         if conn is not None:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import InvalidInput
+from .ids import new_correlation_id
 from .jobs import JobDefinition, Retry
 from .models import Scope, Trigger
-from .observe.context import current_enqueue_context
+from .observe.context import EnqueueContext, current_enqueue_context
 from .stores.base import NewRun
 
 QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -51,8 +51,11 @@ class EnqueueRequest:
     keep_failed: int | None = None
 
 
-def build_new_run(definition: JobDefinition, req: EnqueueRequest) -> NewRun:
-    """Check every option of one enqueue and turn it into the store's NewRun."""
+def build_new_run(
+    definition: JobDefinition, req: EnqueueRequest, inherited: EnqueueContext | None = None
+) -> NewRun:
+    """Check every option of one enqueue and turn it into the store's NewRun; `inherited`:
+    the ambient context (`current_enqueue_context()`), read once for a whole batch."""
     params = definition.validate_params(req.params)
     queue = req.queue if req.queue is not None else definition.queue
     check_queue(queue)
@@ -73,7 +76,8 @@ def build_new_run(definition: JobDefinition, req: EnqueueRequest) -> NewRun:
     timeout = req.timeout if req.timeout is not None else definition.timeout
     if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
         raise InvalidInput(f"timeout must be a number of seconds > 0, got {timeout!r}")
-    inherited = current_enqueue_context()
+    if inherited is None:
+        inherited = current_enqueue_context()
     tenant_id = req.tenant_id if req.tenant_id is not None else inherited.tenant_id
     tenant = _id_str("tenant_id", tenant_id)
     user = _id_str("user_id", req.user_id if req.user_id is not None else inherited.user_id)
@@ -83,7 +87,7 @@ def build_new_run(definition: JobDefinition, req: EnqueueRequest) -> NewRun:
     trigger = str(req.trigger)
     if trigger not in _TRIGGERS:
         raise InvalidInput(f"trigger must be one of MANUAL, API, SCHEDULE; got {trigger!r}")
-    correlation = req.correlation_id or inherited.correlation_id or uuid.uuid4().hex
+    correlation = req.correlation_id or inherited.correlation_id or new_correlation_id()
     return NewRun(
         job_name=definition.name,
         queue=queue,

@@ -50,10 +50,14 @@ class Retry:
             raise InvalidInput("Retry.delay and Retry.max_delay must be >= 0")
         if not 0 <= self.jitter <= 1:
             raise InvalidInput(f"Retry.jitter is a fraction from 0 to 1, got {self.jitter!r}")
+        backoff = "callable" if callable(self.backoff) else str(self.backoff)
+        # made once: every enqueue of the job stores it (a frozen value, safe to share)
+        policy = RetryPolicy(self.attempts, backoff, self.delay, self.max_delay, self.jitter)
+        object.__setattr__(self, "_policy", policy)
 
     def policy(self) -> RetryPolicy:
-        backoff = "callable" if callable(self.backoff) else str(self.backoff)
-        return RetryPolicy(self.attempts, backoff, self.delay, self.max_delay, self.jitter)
+        policy: RetryPolicy = self.__dict__["_policy"]
+        return policy
 
 
 NO_RETRY = Retry(attempts=1)

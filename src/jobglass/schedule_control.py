@@ -4,11 +4,11 @@ runs a schedule starts, for the scheduler's fires and for a trigger by hand alik
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotFound
+from .ids import new_correlation_id
 from .models import Run, Scope, Trigger
 from .stores.base import NewRun
 
@@ -21,7 +21,7 @@ log = logging.getLogger("jobglass.scheduler")
 
 
 def correlation_id(prefix: str | None) -> str:
-    return f"{prefix}-{uuid.uuid4().hex}" if prefix else uuid.uuid4().hex
+    return f"{prefix}-{new_correlation_id()}" if prefix else new_correlation_id()
 
 
 def schedule_run(

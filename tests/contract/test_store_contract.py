@@ -298,6 +298,25 @@ async def test_big_batch_create(store: Store) -> None:
     assert ids == sorted(ids) and len(set(ids)) == 2000
 
 
+async def test_big_batch_dedupes_job_ids_across_its_statements(store: Store) -> None:
+    """PostgreSQL sends a big batch as several pipelined statements (`INSERT_CHUNK` rows
+    each): a job_id repeated far apart, or already live, still resolves to one run."""
+    existing = await create(store, "old", job_id="taken")
+    batch = [new("bulk", params={"i": i}) for i in range(2500)]
+    batch[5] = new("first", job_id="dup")
+    batch[2200] = new("second", job_id="dup")
+    batch[1100] = new("late", job_id="taken")
+    out = await store.create_runs(batch)
+    refused = {i for i, c in enumerate(out) if not c.created}
+    assert refused == {1100, 2200}
+    assert out[2200].run.id == out[5].run.id and out[2200].run.job_name == "first"
+    assert out[1100].run.id == existing.id
+    ids = [c.run.id for i, c in enumerate(out) if i not in refused]
+    assert ids == sorted(ids) and len(set(ids)) == 2498
+    stats = await store.queue_stats()
+    assert stats["default"]["waiting"] == 2499  # the batch's 2,498 and the old run
+
+
 # -- claim ----------------------------------------------------------------------------------
 
 

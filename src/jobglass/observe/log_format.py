@@ -387,6 +387,8 @@ class TextFormatter(logging.Formatter):
         super().__init__(_TEXT_FORMAT)
         # (whole second, its strftime text): one localtime + strftime per second
         self._second: tuple[int, str] = (-1, "")
+        # (whole millisecond, asctime): a busy worker logs several lines a millisecond
+        self._milli: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """As `logging.Formatter.formatTime`, with the seconds' text cached."""
@@ -423,8 +425,12 @@ class TextFormatter(logging.Formatter):
     ) -> str:
         """The line `format` makes of a run's record with these values, without the record
         (for a `plain()` formatter; `extra` does not show in text)."""
-        msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord has it
-        text = f"{self._asctime(created, msecs)} {level} {name}: {message}"
+        whole = int(created)
+        milli = int((created - whole) * 1000)  # as LogRecord's msecs
+        known, asctime = self._milli
+        if known != whole * 1000 + milli:
+            asctime = self._asctime(created, milli + 0.0)
+            self._milli = (whole * 1000 + milli, asctime)
         tags = holder.formats.get(self)
         if tags is None:  # the tags need five fields, not all of them (params redacted...)
             ctx, fields = holder.ctx, holder.fields
@@ -439,7 +445,9 @@ class TextFormatter(logging.Formatter):
                     "tenant_id": ctx.tenant_id,
                 }  # as `run_log_fields` has them
             )
-        return _with_tags(text, tags)
+        if tags and "\n" not in message:
+            return f"{asctime} {level} {name}: {message} {tags}"
+        return _with_tags(f"{asctime} {level} {name}: {message}", tags)
 
     def format(self, record: logging.LogRecord) -> str:
         if (
@@ -482,6 +490,8 @@ class TextFormatter(logging.Formatter):
 def _with_tags(text: str, tags: str) -> str:
     if not tags:
         return text
+    if "\n" not in text:
+        return f"{text} {tags}"
     head, sep, rest = text.partition("\n")  # keep a traceback below the tags
     return f"{head} {tags}{sep}{rest}"
 

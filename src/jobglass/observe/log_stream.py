@@ -16,6 +16,8 @@ from .log_format import ContextFilter, JsonFormatter, TextFormatter
 
 __all__ = ["StreamHandler"]
 
+_running_loop = asyncio._get_running_loop
+
 
 class StreamHandler(logging.StreamHandler[IO[str]]):
     """A `StreamHandler` whose `emit` flushes the stream directly (`handle` already holds
@@ -71,18 +73,29 @@ class StreamHandler(logging.StreamHandler[IO[str]]):
         return None
 
     def emit_line(self, line: str, levelno: int) -> None:
-        """`emit` for a line made without a record (`_emit`'s direct path)."""
-        with self.lock:  # type: ignore[union-attr]
-            try:
+        """`emit` for a line made without a record (`_emit`'s direct path); a batched line
+        of a loop's turn joins the batch straight away (two per run: every step counts)."""
+        lock = self.lock
+        assert lock is not None  # made by `Handler.__init__`
+        lock.acquire()
+        try:
+            pending = self._pending
+            if pending and levelno < logging.WARNING and _running_loop() is not None:
+                pending.append(line + self.terminator)  # the turn's flush is scheduled
+                if len(pending) >= 1024:
+                    self._write_reporting()
+            else:
                 self._deliver(line + self.terminator, levelno)
-            except RecursionError:
-                raise
-            except Exception:
-                self.handleError(logging.makeLogRecord({"msg": line}))
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": line}))
+        finally:
+            lock.release()
 
     def _deliver(self, line: str, levelno: int) -> None:
         """Write `line`, or add it to this loop turn's batch; the caller holds the lock."""
-        loop = asyncio._get_running_loop() if self.batched else None
+        loop = _running_loop() if self.batched else None
         if loop is None or levelno >= logging.WARNING:
             if self._pending:
                 self._write_pending()

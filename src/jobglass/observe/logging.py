@@ -103,11 +103,7 @@ async def logging_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
             raise
         if run_log.isEnabledFor(logging.INFO):
             ms = (time.monotonic() - started) * 1000
-            _emit(
-                _SUCCESS,
-                (name, run_id, duration(ms)),
-                {"status": "success", "duration_ms": round(ms, 3)},
-            )
+            _emit(_SUCCESS, (name, run_id, duration(ms)), ms)
         return result
     finally:
         fields_var.reset(token)
@@ -125,22 +121,29 @@ _SOURCE_FILE, _SOURCE_LINE, _SOURCE_FUNC = (
 )
 
 
-def _emit(msg: str, args: tuple[Any, ...], extra: dict[str, Any] | None = None) -> None:
-    """`run_log.info(msg, *args, extra=extra)`, without the stack walk (the caller checked
-    `isEnabledFor`). A real LogRecord, through the logger's filters and handlers; or,
-    when our stream handler alone would see it, the very line it would write, made
-    without the record (`_direct_handler`)."""
+def _emit(msg: str, args: tuple[Any, ...], success_ms: float | None = None) -> None:
+    """`run_log.info(msg, *args)` without the stack walk (the caller checked `isEnabledFor`);
+    with `success_ms`, the end line's `extra=` (status, duration_ms). A real LogRecord,
+    through the logger's filters and handlers; or, when our stream handler alone would see
+    it, the very line it would write, made without the record (`_direct_handler`)."""
     handler = _direct_handler()
     if handler is not None:
         formatter = handler.direct()
         holder = fields_var.get()
         if formatter is not None and holder is not None:
-            line = formatter.run_line(
-                time.time(), logging.getLevelName(logging.INFO), _RUN_LOG, msg % args, holder, extra
-            )
+            level, message = logging.getLevelName(logging.INFO), msg % args
+            if type(formatter) is TextFormatter:  # extras do not show in text
+                line: str | None = formatter.run_line(
+                    time.time(), level, _RUN_LOG, message, holder, None
+                )
+            else:
+                line = formatter.run_line(
+                    time.time(), level, _RUN_LOG, message, holder, _extra(success_ms)
+                )
             if line is not None:
                 handler.emit_line(line, logging.INFO)
                 return
+    extra = _extra(success_ms)
     if logging.getLogRecordFactory() is logging.LogRecord:
         record = _info_record(msg, args)
     else:  # someone's factory adds or changes attributes: let it
@@ -150,6 +153,12 @@ def _emit(msg: str, args: tuple[Any, ...], extra: dict[str, Any] | None = None) 
     if extra:  # what makeRecord does with `extra=`, minus its checks: these keys are ours
         record.__dict__.update(extra)
     run_log.handle(record)
+
+
+def _extra(success_ms: float | None) -> dict[str, Any] | None:
+    if success_ms is None:
+        return None
+    return {"status": "success", "duration_ms": round(success_ms, 3)}
 
 
 _RUN_LOG = run_log.name

@@ -10,12 +10,12 @@ proxy headers from untrusted peers, and only imports PyJWT when a bearer token s
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ..ids import new_correlation_id
 from .client_ip import client_ip as _client_ip
 from .client_ip import trusted_networks as _trusted_networks
 
@@ -153,11 +153,6 @@ class RequestContextConfig:
 
 
 _DEFAULT_CONFIG = RequestContextConfig()
-
-
-def new_correlation_id() -> str:
-    """A fresh correlation id: 32 lowercase hex characters, safe in any header or log line."""
-    return uuid.uuid4().hex
 
 
 def extract_request_context(

@@ -7,7 +7,9 @@
 
 -- name: insert_runs
 -- One round trip for a whole batch sent as typed (binary) arrays: the input order is kept (ids
--- grow with `ord`), a live duplicate job_id is skipped (the first of a batch wins), and each
+-- grow with `ord`), a live duplicate job_id is skipped (the first of a batch wins; a batch
+-- without job_ids is sent without the ON CONFLICT clause, whose speculative insertion cost
+-- 2-4 us a row: `PostgresStore` derives that variant from this text), and each
 -- queue that got new queued work is woken once, in the same statement, so the wake-up is
 -- delivered only on commit. Only what the database decides comes back.
 WITH ins AS (
@@ -52,9 +54,10 @@ WITH ins AS (
     FROM (SELECT DISTINCT queue FROM ins WHERE status = 'QUEUED') AS q
 ), announced AS (
     -- new runs appear on every API server's stream; 80 runs a payload stays under 8000 bytes
+    -- (the JSON spelled out: json_build_object per row cost 3 us of a 30 us row)
     SELECT pg_notify('jobglass_events', c.payload)
     FROM (
-        SELECT json_agg(json_build_object('r', id, 'k', 'status', 'f', 0, 't', 0))::text
+        SELECT '[' || string_agg('{"r":' || id || ',"k":"status","f":0,"t":0}', ',') || ']'
             AS payload
         FROM ins GROUP BY id / 80
     ) AS c
