@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ log = logging.getLogger("jobglass.web.follow")
 CHANNEL = "jobglass_events"
 RECONNECTED = "jobglass_reconnected"  # the store's listener lost its connection and is back
 LOG_PAGE = 5_000
+SEEN_RUNS = 4_096
 ORIGIN = "store"
 
 
@@ -72,6 +74,8 @@ class ChangeFollower:
         self.changes = 0  # outbox entries / notification items seen
         self.fetches = 0  # run reads done (one per changed run per batch, never per client)
         self.published = 0
+        #: per run, the highest log seq published (the most recent `SEEN_RUNS` runs)
+        self._seen: OrderedDict[int, int] = OrderedDict()
 
     @property
     def running(self) -> bool:
@@ -195,16 +199,25 @@ class ChangeFollower:
             self.fetches += 1
             if run is None:
                 continue  # deleted meanwhile
+            seen = self._seen.pop(run_id, 0)
+            kinds = change.kinds
             logs: list[LogLine] = []
-            if change.high > 0:
-                # up to the run's own seq, so the event is consistent with its snapshot (the
-                # lines past `high` belong to later changes, which then carry nothing new)
-                high = max(change.high, run.log_seq)
-                logs = await _fetch_logs(store, run_id, change.low, high)
+            if run.log_seq > seen:
+                # Every line up to the run's own seq, so the events agree with the run as read
+                # now: also for a status change read after the run went on (a fast run can be
+                # SUCCESS by the time its claim's change is read, with its lines' change still
+                # unread); the later changes then carry nothing new.
+                low = max(change.low, seen + 1) if change.high > 0 else seen + 1
+                logs = await _fetch_logs(store, run_id, low, run.log_seq)
+                if logs and "feedback" not in kinds:
+                    kinds = ["feedback", *kinds]
+            self._seen[run_id] = max(seen, logs[-1].seq if logs else 0)
+            while len(self._seen) > SEEN_RUNS:
+                self._seen.popitem(last=False)
             events: list[dict[str, Any]] = []
             # both events carry the run as it is now: lines first, then the (latest) status, so
             # a client never sees a run finish before the lines that led there
-            for kind in sorted(change.kinds, key=lambda k: k != "feedback"):
+            for kind in sorted(kinds, key=lambda k: k != "feedback"):
                 if kind == "feedback":
                     events.append(feedback_event(run, logs))
                 else:
