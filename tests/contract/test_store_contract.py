@@ -298,6 +298,63 @@ async def test_big_batch_create(store: Store) -> None:
     assert ids == sorted(ids) and len(set(ids)) == 2000
 
 
+async def test_big_batch_stores_every_field_as_given(store: Store) -> None:
+    """PostgreSQL writes a big batch without job_ids by COPY (text format): values that text
+    COPY must escape (tab, newline, backslash, a literal `\\N`) survive, every run stored
+    is the run returned, ids follow the input order, and each queue is woken."""
+    tricky = "tab\there, line\nbreak\r, back\\slash, \\N, 'q\" \u2713"
+    fire = now().replace(microsecond=654321)
+    batch = [
+        NewRun(
+            job_name=f"bulk-{i % 3}",
+            queue=("imports", "exports")[i % 2],
+            params={"i": i, "text": tricky, "nested": {"a": [1, 2.5, None, "\\N"]}},
+            priority=i % 11 - 5,
+            run_at=fire + timedelta(seconds=i) if i % 4 else None,
+            retry=RetryPolicy(attempts=3, backoff="fixed", delay=5.0, max_delay=60.0, jitter=0.1),
+            timeout=None if i % 5 else 12.5,
+            trigger="SCHEDULE",
+            scope="tenant",
+            algorithm_version="\\N" if i % 7 == 0 else None,
+            correlation_id=f"corr-{i}",
+            tenant_id=tricky if i % 2 else None,
+            user_id=f"user-{i}",
+            concurrency_key=None if i % 3 else f"key\t{i}",
+            trace_context={"traceparent": f"00-{i:032x}-{i:016x}-01"} if i % 2 else {},
+            keep_completed=i % 9 or None,
+            keep_failed=4,
+            schedule_name="nightly" if i % 6 == 0 else None,
+            fire_time=fire if i % 6 == 0 else None,
+            next_fire_time=fire + timedelta(days=1) if i % 6 == 0 else None,
+        )
+        for i in range(700)
+    ]
+    received, task = (
+        await _start_listening(store, lambda: _pg_probe(store))
+        if store.pushes_events
+        else (None, None)
+    )
+    try:
+        out = await store.create_runs(batch)
+        assert len(out) == 700 and all(c.created for c in out)
+        ids = [c.run.id for c in out]
+        assert ids == sorted(ids) and len(set(ids)) == 700
+        for c in out:
+            assert await store.get_run(c.run.id) == c.run
+        assert [c.run.params["i"] for c in out] == list(range(700))
+        assert out[1].run.tenant_id == tricky and out[0].run.algorithm_version == "\\N"
+        assert out[0].run.run_at is not None and out[0].run.run_at == out[0].run.created_at
+        stats = await store.queue_stats()
+        assert stats["imports"]["waiting"] + stats["imports"]["delayed"] == 350
+        if received is not None:
+            await eventually(lambda: {"imports", "exports"} <= set(received.wakeups()))
+            await eventually(lambda: {e["r"] for e in received.events()} >= set(ids))
+            assert {(e["k"], e["f"], e["t"]) for e in received.events()} == {("status", 0, 0)}
+    finally:
+        if task is not None:
+            await _stop(task)
+
+
 async def test_big_batch_dedupes_job_ids_across_its_statements(store: Store) -> None:
     """PostgreSQL sends a big batch as several pipelined statements (`INSERT_CHUNK` rows
     each): a job_id repeated far apart, or already live, still resolves to one run."""
@@ -740,8 +797,10 @@ async def test_finished_per_minute_counts_by_queue_and_minute_of_the_end(
     await ended("j3", "b", RunStatus.FAILED, since)  # the window's first instant counts
     # created three hours ago (or retried since), finished inside the window: counted
     old = await ended("j1", "b", RunStatus.SUCCESS, minute + 30)
-    created = "now() - interval '3 hours'" if backend_of(store_url) == "postgres" else str(
-        now().timestamp() - 3 * 3600
+    created = (
+        "now() - interval '3 hours'"
+        if backend_of(store_url) == "postgres"
+        else str(now().timestamp() - 3 * 3600)
     )
     raw_execute(store_url, f"UPDATE runs SET created_at = {created} WHERE id = {old.id}")
     # neither completed nor failed: never counted
@@ -981,8 +1040,6 @@ async def test_a_big_batch_of_ends_notifies_in_order(store: Store) -> None:
         assert ends_seen == [(r.id, k) for r in runs for k in ("feedback", "status")]
     finally:
         await _stop(task)
-
-
 
 
 async def test_create_runs_joins_the_callers_transaction(store: Store) -> None:

@@ -46,17 +46,19 @@ async def test_transactional_enqueue_commits_or_leaves_nothing(pg_qenv: QueueEnv
         assert in_process.queue.empty(), "a rolled-back run was announced in this process"
         await caller.rollback()  # end the implicit transaction the `with` left open
 
-        # a batch big enough to go as several pipelined statements: all or nothing too
-        with pytest.raises(Rollback):
-            async with caller.transaction():
-                big = await app.enqueue_many(
-                    [{"job_name": "noop", "params": {"n": i}} for i in range(2500)], conn=caller
-                )
-                assert len(big) == 2500 and all(c.created for c in big)
-                raise Rollback
-        assert await _notes(listener, 0.5) == []
-        assert await env.count_rows("runs") == 0
-        await caller.rollback()
+        # big batches, all or nothing too: without job_ids by COPY, with one as several
+        # pipelined INSERTs
+        for job_id in (None, "big-one"):
+            with pytest.raises(Rollback):
+                async with caller.transaction():
+                    batch = [{"job_name": "noop", "params": {"n": i}} for i in range(2500)]
+                    batch[1800]["job_id"] = job_id
+                    big = await app.enqueue_many(batch, conn=caller)
+                    assert len(big) == 2500 and all(c.created for c in big)
+                    raise Rollback
+            assert await _notes(listener, 0.5) == []
+            assert await env.count_rows("runs") == 0
+            await caller.rollback()
 
         # committed: the run exists and the wake-up arrives, only after the commit
         async with caller.transaction():

@@ -6,11 +6,13 @@ A backend-only name must be listed below with the reason; the same logic keeps t
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from jobglass.stores import queries
+from jobglass.stores import pg_batch, queries
+from jobglass.stores.base import NewRun
 
 STORES = Path(queries.__file__).parent
 
@@ -43,6 +45,9 @@ POSTGRES_ONLY = {
     "notify_wakeup": "NOTIFY jobglass_wakeup (SQLite workers poll)",
     "copy_app_logs": "COPY of app lines (SQLite: sqlite_nulls.insert_filled)",
     "copy_audit_logs": "COPY of audit events (SQLite: sqlite_nulls.insert_filled)",
+    "copy_runs": "COPY of a big batch of new runs (SQLite: insert_run per run)",
+    "reserve_run_ids": "ids for copy_runs (SQLite: insert_run returns its id)",
+    "announce_runs": "NOTIFY for copy_runs (SQLite: insert_event, workers poll)",
 }
 
 # q["name"], self.q["name"], and the PostgreSQL store's helpers _one("name"), _fetch(c, "name"),
@@ -79,6 +84,16 @@ def test_the_main_modules_are_scanned() -> None:
     assert {"get_run", "claim_candidates", "insert_event"} <= used_names("sqlite")["sqlite.py"]
     pg = used_names("postgres")["postgres.py"]
     assert {"get_run", "claim_runs", "insert_runs", "write_feedback", "finish_runs"} <= pg
+
+
+def test_copy_runs_columns_are_the_row_builders() -> None:
+    """`pg_batch.copy_run_row` builds its values in `COPY_COLUMNS` order: the statement's."""
+    sql = queries.load("postgres")["copy_runs"]
+    listed = re.search(r"COPY runs \(([^)]*)\)", sql)
+    assert listed is not None
+    assert tuple(c.strip() for c in listed.group(1).split(",")) == pg_batch.COPY_COLUMNS
+    row = pg_batch.copy_run_row(7, NewRun(job_name="j"), datetime.now(UTC))
+    assert len(row) == len(pg_batch.COPY_COLUMNS) and row[0] == 7
 
 
 def test_both_backends_define_the_same_names() -> None:

@@ -103,6 +103,67 @@ def run_columns(runs: Sequence[NewRun]) -> dict[str, list[Any]]:
     }
 
 
+#: The columns of `copy_runs` (sql/postgres.sql) that `copy_run_row` fills, in order (the
+#: others keep their defaults: no job_id, attempt 0, not started).
+COPY_COLUMNS = (
+    "id",
+    "job_name",
+    "queue",
+    "status",
+    "priority",
+    "run_at",
+    "params",
+    "max_attempts",
+    "retry",
+    "timeout",
+    "trigger",
+    "scope",
+    "algorithm_version",
+    "correlation_id",
+    "tenant_id",
+    "user_id",
+    "concurrency_key",
+    "trace_context",
+    "created_at",
+    "schedule_name",
+    "fire_time",
+    "next_fire_time",
+    "keep_completed",
+    "keep_failed",
+)
+
+
+def copy_run_row(run_id: int, n: NewRun, now: datetime) -> tuple[Any, ...]:
+    """A queued run's `COPY_COLUMNS` values: what `insert_runs` stores for it, as text COPY
+    takes it (psycopg escapes the text; the server parses each value as its column's type)."""
+    return (
+        run_id,
+        n.job_name,
+        n.queue,
+        "QUEUED",
+        n.priority,
+        now if n.run_at is None else n.run_at.astimezone(UTC),
+        dumps(n.params),
+        n.retry.attempts,
+        _retry_json(n.retry),
+        _float(n.timeout),
+        str(n.trigger),
+        str(n.scope),
+        n.algorithm_version,
+        n.correlation_id,
+        n.tenant_id,
+        n.user_id,
+        n.concurrency_key,
+        dumps(n.trace_context) if n.trace_context else None,
+        now,
+        n.schedule_name,
+        utc(n.fire_time),
+        utc(n.next_fire_time),
+        n.keep_completed,
+        n.keep_failed,
+    )
+
+
 # -- write_feedback -------------------------------------------------------------------------
 
 

@@ -67,6 +67,34 @@ CROSS JOIN (SELECT count(*) FROM woken) AS w
 CROSS JOIN (SELECT count(*) FROM announced) AS a
 ORDER BY ins.id;
 
+-- name: copy_runs
+-- A big batch of queued runs without job_ids (`PostgresStore._copy_runs`; its rows:
+-- `pg_batch.copy_run_row`, in this column order). Text format: psycopg's C row formatter
+-- escapes each value, the server parses it as its column's type.
+COPY runs (
+    id, job_name, queue, status, priority, run_at, params, max_attempts, retry, timeout,
+    trigger, scope, algorithm_version, correlation_id, tenant_id, user_id, concurrency_key,
+    trace_context, created_at, schedule_name, fire_time, next_fire_time, keep_completed,
+    keep_failed
+) FROM STDIN;
+
+-- name: reserve_run_ids
+-- The ids and the creation time of a batch that goes by COPY (`PostgresStore._copy_runs`):
+-- ids from the identity's own sequence (ascending: the client sorts them to keep the input
+-- order), `now()` the transaction's time, as `insert_runs` would have stored.
+SELECT now() AS now,
+    array_agg(nextval(pg_get_serial_sequence('runs', 'id'))) AS ids
+FROM generate_series(1, %(count)s);
+
+-- name: announce_runs
+-- What `insert_runs` sends for its new queued runs, for a batch that went by COPY: each
+-- queue woken once, the runs announced on the events channel (delivered only on commit).
+SELECT
+    (SELECT count(pg_notify('jobglass_wakeup', q)) FROM unnest(%(queues)b::text[]) AS q)
+        AS woken,
+    (SELECT count(pg_notify('jobglass_events', p)) FROM unnest(%(payloads)b::text[]) AS p)
+        AS announced;
+
 -- name: live_runs_by_job_ids
 SELECT * FROM runs
 WHERE job_id = ANY(%(job_ids)b::text[]) AND status IN ('QUEUED', 'RETRYING', 'RUNNING');

@@ -1,0 +1,2 @@
+-- Nothing to change on SQLite: its runs.id is an INTEGER PRIMARY KEY that takes explicit ids
+-- already. The PostgreSQL twin lets COPY write reserved run ids; the numbers stay alike.
