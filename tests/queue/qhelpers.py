@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,7 @@ class QueueEnv:
         queues: str = "default",
         grace: float | None = None,
         env: dict[str, str] | None = None,
+        extra: Sequence[str] = (),
     ) -> WorkerProc:
         name = f"worker{len(self.workers) + 1}"
         log_path = self.tmp / f"{name}.log"
@@ -110,6 +111,7 @@ class QueueEnv:
         ]
         if grace is not None:
             args += ["--grace", str(grace)]
+        args += extra
         with log_path.open("wb") as out:
             proc = subprocess.Popen(
                 args,

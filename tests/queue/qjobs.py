@@ -11,6 +11,7 @@ Each line: {"e": event, "run": run id, "attempt": n, "job": name, "pid": worker 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import time
@@ -64,6 +65,11 @@ def make_app(database_url: str | None = None, **settings: Any) -> JobGlass:
     async def noop(ctx: JobContext, n: int = 0) -> dict[str, int]:
         record("done", ctx, n=n)
         return {"n": n}
+
+    @app.job(name="gc-settings")
+    async def gc_settings(ctx: JobContext) -> None:
+        """What the worker process did to its garbage collector (`--gc-threshold`)."""
+        record("gc", ctx, threshold=gc.get_threshold()[0], frozen=gc.get_freeze_count())
 
     @app.job(name="sleepy", retry=Retry(attempts=3, delay=0.1, jitter=0))
     async def sleepy(ctx: JobContext, seconds: float = 1.0, first_only: bool = False) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from qhelpers import JOBS_APP, QueueEnv
 
-from jobglass import EnqueueRequest, InvalidInput, NotFound
+from jobglass import EnqueueRequest, InvalidInput, NotFound, RunStatus
 
 BAD_ENQUEUES: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"job_name": "no-such-job"}, NotFound, "unknown job 'no-such-job'"),
@@ -99,3 +99,29 @@ async def test_cli_enqueue_refuses_bad_input_with_status_2(qenv: QueueEnv) -> No
     [run] = await qenv.app.list_runs()
     assert run.params == {"n": 7} and run.priority == 3
 
+
+@pytest.mark.slow
+async def test_cli_worker_refuses_a_bad_gc_threshold(qenv: QueueEnv) -> None:
+    for value, message in (("-1", "must be >= 0"), ("lots", "not a whole number: 'lots'")):
+        out = await qenv.cli("worker", JOBS_APP, "--gc-threshold", value)
+        assert out.returncode == 2, out
+        assert f"argument --gc-threshold: {message}" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+async def test_cli_worker_tunes_its_garbage_collector(qenv: QueueEnv) -> None:
+    """`jobglass worker` freezes its startup objects and raises the young generation's
+    threshold (default 20,000); `--gc-threshold 0` leaves Python's settings."""
+    tuned = qenv.start_worker()
+    untouched = qenv.start_worker(queues="plain-gc", extra=["--gc-threshold", "0"])
+    await qenv.wait_ready(tuned, untouched)
+    runs = [
+        await qenv.app.enqueue("gc-settings"),
+        await qenv.app.enqueue("gc-settings", queue="plain-gc"),
+    ]
+    await qenv.wait_finished([r.id for r in runs], statuses={RunStatus.SUCCESS})
+    seen = {r["run"]: (r["threshold"], r["frozen"] > 0) for r in qenv.records("gc")}
+    assert seen[runs[0].id] == (20_000, True)
+    threshold, frozen = seen[runs[1].id]
+    assert threshold != 20_000 and not frozen

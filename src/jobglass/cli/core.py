@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..models import LogLine, Run, RunStatus
+from ..process_gc import DEFAULT_THRESHOLD, tune_gc
 from .common import load_app, parse_params, serve_logging
 
 LEVEL_STYLE = {
@@ -112,6 +113,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="0.0.0.0",
         metavar="ADDR",
         help="address for --metrics-port (default: 0.0.0.0)",
+    )
+    p.add_argument(
+        "--gc-threshold",
+        type=_gc_threshold,
+        default=DEFAULT_THRESHOLD,
+        metavar="N",
+        help=(
+            "collect the young generation every N net allocations, after freezing the"
+            f" startup objects (default {DEFAULT_THRESHOLD:,}; 0: Python's own settings)"
+        ),
     )
     p.set_defaults(func=cmd_worker)
 
@@ -361,6 +372,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     serve_logging(app, args.verbose)
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     async with app:
+        tune_gc(args.gc_threshold)
         worker = app.worker(
             queues=queues,
             concurrency=args.concurrency,
@@ -387,6 +399,16 @@ async def cmd_worker(args: argparse.Namespace) -> int:
             if args.metrics_port is not None:
                 app.metrics.shutdown()
     return code
+
+
+def _gc_threshold(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 keeps Python's settings), got {value}")
+    return value
 
 
 async def cmd_workers(args: argparse.Namespace) -> int:
