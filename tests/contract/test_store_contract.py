@@ -1050,17 +1050,28 @@ async def test_create_runs_joins_the_callers_transaction(store: Store) -> None:
     received, task = await _start_listening(store, lambda: _pg_probe(store))
     try:
         connection = store.connection  # type: ignore[attr-defined]
+        big = 600  # a batch this big goes by COPY (PostgresStore._copy_runs)
         async with connection() as conn, conn.transaction(force_rollback=True):
             [rolled] = await store.create_runs([new(queue="tx-rolled")], conn=conn)
             assert rolled.created
+            rolled_big = await store.create_runs([new(queue="tx-rolled")] * big, conn=conn)
+            assert all(c.created for c in rolled_big)
         assert await store.get_run(rolled.run.id) is None
+        assert await store.get_run(rolled_big[-1].run.id) is None
         async with connection() as conn, conn.transaction():
             [kept] = await store.create_runs([new(queue="tx-kept")], conn=conn)
+            kept_big = await store.create_runs([new(queue="tx-kept-big")] * big, conn=conn)
             await asyncio.sleep(0.2)
-            assert "tx-kept" not in received.wakeups()  # not before commit
+            assert not {"tx-kept", "tx-kept-big"} & set(received.wakeups())  # not before commit
+            assert not {e["r"] for e in received.events()} & {c.run.id for c in kept_big}
         assert await store.get_run(kept.run.id) is not None
-        await eventually(lambda: "tx-kept" in received.wakeups())
+        assert await store.get_run(kept_big[-1].run.id) == kept_big[-1].run
+        await eventually(lambda: {"tx-kept", "tx-kept-big"} <= set(received.wakeups()))
+        await eventually(
+            lambda: {e["r"] for e in received.events()} >= {c.run.id for c in kept_big}
+        )
         assert "tx-rolled" not in received.wakeups()
+        assert not {e["r"] for e in received.events()} & {c.run.id for c in rolled_big}
         with pytest.raises(TypeError):
             await store.create_runs([new()], conn=object())
     finally:
