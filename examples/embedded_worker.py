@@ -6,6 +6,11 @@
 the lines of one event-loop turn go out in one write (at most 0.1 s late if a job blocks the
 loop; WARNING and worse at once). `handler.flush()` writes what waits, and `logging.shutdown`
 (at exit) calls it.
+
+A process that only runs jobs can also take `jobglass worker`'s garbage-collector settings
+(`tune_gc()`: startup objects frozen, young collections every 20,000 net allocations instead
+of 700; a quarter of a no-op run's CPU went to collections that found nothing). Leave it out
+in a process that does other work too: it changes the whole process's collector.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import IO
 
 from jobglass import JobContext, JobGlass
 from jobglass.observe.logging import configure_logging
+from jobglass.process_gc import tune_gc
 
 
 def make_app(database_url: str) -> JobGlass:
@@ -31,9 +37,11 @@ def make_app(database_url: str) -> JobGlass:
     return app
 
 
-async def run_some(app: JobGlass, count: int) -> None:
+async def run_some(app: JobGlass, count: int, dedicated: bool = False) -> None:
     """Enqueue `count` resizes, then work until they are done."""
     async with app:
+        if dedicated:  # this process does nothing but run jobs
+            tune_gc()
         for image_id in range(count):
             await app.enqueue("resize-image", {"image_id": image_id, "api_key": "k-123"})
         worker = app.worker(concurrency=10)
@@ -44,13 +52,13 @@ async def run_some(app: JobGlass, count: int) -> None:
         await task
 
 
-def main(stream: IO[str] = sys.stderr, count: int = 3) -> logging.Handler:
+def main(stream: IO[str] = sys.stderr, count: int = 3, dedicated: bool = False) -> logging.Handler:
     handler = configure_logging(json=True, level=logging.INFO, stream=stream, batched=True)
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(run_some(make_app(f"sqlite:///{folder}/jobs.db"), count))
+        asyncio.run(run_some(make_app(f"sqlite:///{folder}/jobs.db"), count, dedicated))
     handler.flush()
     return handler
 
 
 if __name__ == "__main__":
-    main()
+    main(dedicated=True)
