@@ -42,6 +42,7 @@ from .applog_types import (
     record_rows,
 )
 from .pg_batch import REPLACEMENT, dumps
+from .queries import trusted as _trusted
 
 log = logging.getLogger("jobglass.stores.postgres")
 
@@ -69,11 +70,6 @@ _APP_FIELDS = len(APP_COLUMNS)
 _AUDIT_FIELDS = len(AUDIT_COLUMNS)
 _Row = tuple[Any, ...]  # an AppLogRecord's fields
 _INT_AT = frozenset(i for i, column in enumerate(COMMON_COLUMNS) if column in INT_COLUMNS)
-
-
-def _trusted(text: str) -> LiteralString:
-    """Our own SQL: fixed column and table names, values always bound."""
-    return text  # pyright: ignore[reportReturnType]
 
 
 def _json_text(value: Any) -> str:
