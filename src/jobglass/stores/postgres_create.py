@@ -81,12 +81,13 @@ class PostgresRunCreationMixin:
         """
         if not runs:
             return []
-        create = self._create
-        if len(runs) >= COPY_MIN and not any(n.job_id or n.start_running for n in runs):
-            create = self._copy_runs
+        by_copy = len(runs) >= COPY_MIN and not any(
+            n.job_id is not None or n.start_running for n in runs
+        )
+        create = self._copy_runs if by_copy else self._create
         if conn is None:
             async with self.connection() as own:
-                if create == self._create and len(runs) <= INSERT_CHUNK:
+                if not by_copy and len(runs) <= INSERT_CHUNK:
                     return await create(own, runs)  # one statement: a transaction of its own
                 async with own.transaction():
                     return await create(own, runs)
@@ -102,9 +103,9 @@ class PostgresRunCreationMixin:
 
         Nothing can conflict, so nothing needs to come back but ids: the batch reserves them
         (and reads the transaction's `now()`) first, COPY streams the rows while the client
-        encodes the next ones (psycopg's C row formatter: 6 us a row here against 25 us for
-        the typed arrays and returned rows of `insert_runs`), then the wake-ups and
-        announcements `insert_runs` would have sent. Measured in benchmarks/README.md.
+        encodes the next ones (psycopg's C row formatter) and makes the `Run`s, then the
+        wake-ups and announcements `insert_runs` would have sent. No typed arrays to encode,
+        no returned rows to decode: measured in benchmarks/README.md (sixth session).
         """
         cur = dict_cursor(conn)
         await cur.execute(self.q["reserve_run_ids"], {"count": len(runs)})
