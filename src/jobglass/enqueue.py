@@ -70,6 +70,8 @@ def build_new_run(
         not isinstance(req.job_id, str) or not 0 < len(req.job_id) <= 255
     ):
         raise InvalidInput("job_id must be a non-empty string of at most 255 characters")
+    _text_without_nul("job_id", req.job_id)
+    _text_without_nul("algorithm_version", req.algorithm_version)
     retry = req.retry or definition.retry
     if req.retry is not None and callable(req.retry.backoff):
         raise InvalidInput("a callable backoff can only be declared on the job, not per enqueue")
@@ -88,6 +90,7 @@ def build_new_run(
     if trigger not in _TRIGGERS:
         raise InvalidInput(f"trigger must be one of MANUAL, API, SCHEDULE; got {trigger!r}")
     correlation = req.correlation_id or inherited.correlation_id or new_correlation_id()
+    _text_without_nul("correlation_id", correlation)
     return NewRun(
         job_name=definition.name,
         queue=queue,
@@ -167,7 +170,10 @@ def run_at_problem(run_at: datetime, now: datetime | None = None) -> str | None:
 
 
 def id_problem(value: Any) -> str | None:
-    """Why a tenant or user id is refused, or None: integers must fit signed 64 bits."""
+    """Why a tenant or user id is refused, or None: integers must fit signed 64 bits, text
+    holds no NUL (PostgreSQL refuses it in text columns; refused on both backends alike)."""
+    if isinstance(value, str) and "\x00" in value:
+        return _NUL_PROBLEM
     if isinstance(value, int) and not isinstance(value, bool):
         low, high = ID_INT_RANGE
         if not low <= value <= high:
@@ -177,6 +183,14 @@ def id_problem(value: Any) -> str | None:
                 f" got a {value.bit_length() + 1}-bit integer"
             )
     return None
+
+
+_NUL_PROBLEM = "must not contain NUL (\\x00) characters"
+
+
+def _text_without_nul(name: str, value: Any) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidInput(f"{name} {_NUL_PROBLEM}")
 
 
 def _id_str(name: str, value: Any) -> str | None:

@@ -39,6 +39,10 @@ async def test_out_of_bounds_enqueue_is_refused_by_name(make_web_stack: Any) -> 
         ({"tenantId": -(2**63) - 1}, f"body field 'tenantId': {INT64}"),
         ({"userId": 10**30}, f"body field 'userId': {INT64}"),
         ({"userId": -(10**30)}, f"body field 'userId': {INT64}"),
+        ({"tenantId": "t\u0000"}, "body field 'tenantId': must not contain NUL"),
+        ({"userId": "\u0000u"}, "body field 'userId': must not contain NUL"),
+        ({"correlationId": "c\u0000"}, "correlationId: NUL characters are not allowed"),
+        ({"jobId": "j\u0000"}, "jobId: NUL characters are not allowed"),
     ]
     async with stack.client() as client:
         for extra, message in refused:

@@ -33,6 +33,12 @@ BAD_ENQUEUES: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"params": {"m": 1}}, InvalidInput, "unexpected parameter 'm'"),
     ({"job_id": ""}, InvalidInput, "job_id must be a non-empty string"),
     ({"timeout": -1}, InvalidInput, "timeout must be a number of seconds > 0"),
+    # PostgreSQL refuses NUL in text (a database error before): refused by name on both
+    ({"tenant_id": "t\x00"}, InvalidInput, "tenant_id must not contain NUL (\\x00)"),
+    ({"user_id": "\x00"}, InvalidInput, "user_id must not contain NUL (\\x00)"),
+    ({"correlation_id": "c\x00d"}, InvalidInput, "correlation_id must not contain NUL"),
+    ({"job_id": "j\x00"}, InvalidInput, "job_id must not contain NUL"),
+    ({"algorithm_version": "v\x00"}, InvalidInput, "algorithm_version must not contain NUL"),
 ]
 
 
