@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .applog import AppLogMixin, job_log_middleware
 from .config import Settings
-from .enqueue import EnqueueRequest, build_new_run, check_queue, request_from_mapping
+from .enqueue import (
+    EnqueueRequest,
+    build_new_run,
+    check_queue,
+    keep_problem,
+    request_from_mapping,
+    timeout_problem,
+)
 from .errors import Conflict, InvalidInput, NotFound
 from .events import EventBus
 from .feedback import JobLogger
@@ -100,9 +107,13 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
             raise InvalidInput(f"job {name!r}: retry must be a jobglass.Retry")
         options["retry"] = retry or NO_RETRY
         check_queue(options.get("queue", "default"))
-        timeout = options.get("timeout")
-        if timeout is not None and timeout <= 0:
-            raise InvalidInput(f"job {name!r}: timeout must be > 0 seconds")
+        problem = timeout_problem(options.get("timeout"))
+        if problem:
+            raise InvalidInput(f"job {name!r}: timeout {problem}")
+        for option in ("keep_completed", "keep_failed"):
+            problem = keep_problem(options.get(option))
+            if problem:
+                raise InvalidInput(f"job {name!r}: {option} {problem}")
         definition = JobDefinition.build(name, target, app=self, **options)
         if definition.schedule:  # refused now, naming the job, not at the first sync
             from .schedule_config import check_decorated_schedule

@@ -75,7 +75,13 @@ class Settings:
         for name in ("max_log_lines", "claim_batch", "concurrency", "pool_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("app_log_days", "audit_log_days"):
+        for name in ("keep_completed", "keep_failed"):
+            keep = getattr(self, name)
+            if keep is not None and not 0 <= keep <= 2**31 - 1:
+                raise ConfigError(
+                    f"setting {name} must be from 0 to {2**31 - 1} (or none), got {keep!r}"
+                )
+        for name in ("keep_days", "app_log_days", "audit_log_days"):
             days = getattr(self, name)
             if days is not None and days <= 0:
                 raise ConfigError(f"setting {name} must be > 0 (or none), got {days!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,8 +77,13 @@ def build_new_run(
     if req.retry is not None and callable(req.retry.backoff):
         raise InvalidInput("a callable backoff can only be declared on the job, not per enqueue")
     timeout = req.timeout if req.timeout is not None else definition.timeout
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise InvalidInput(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    problem = timeout_problem(timeout)
+    if problem:
+        raise InvalidInput(f"timeout {problem}")
+    for name, keep in (("keep_completed", req.keep_completed), ("keep_failed", req.keep_failed)):
+        problem = keep_problem(keep)
+        if problem:
+            raise InvalidInput(f"{name} {problem}")
     if inherited is None:
         inherited = current_enqueue_context()
     tenant_id = req.tenant_id if req.tenant_id is not None else inherited.tenant_id
@@ -186,6 +192,31 @@ def id_problem(value: Any) -> str | None:
 
 
 _NUL_PROBLEM = "must not contain NUL (\\x00) characters"
+
+
+#: `keep_completed` / `keep_failed`: how many finished runs a job keeps (an INTEGER column).
+KEEP_RANGE = (0, 2**31 - 1)
+
+
+def timeout_problem(value: Any) -> str | None:
+    """Why a timeout is refused, or None: a finite number of seconds > 0 (or none)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number of seconds > 0, got {value!r}"
+    if not math.isfinite(value) or value <= 0:
+        return f"must be a number of seconds > 0 and finite, got {value!r}"
+    return None
+
+
+def keep_problem(value: Any) -> str | None:
+    """Why a retention count is refused, or None: a whole number of runs (or none)."""
+    if value is None:
+        return None
+    low, high = KEEP_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return f"must be a whole number of runs from {low} to {high}, got {value!r}"
+    return None
 
 
 def _text_without_nul(name: str, value: Any) -> None:

@@ -84,3 +84,10 @@ def test_registry_refuses_bad_definitions(tmp_path: Path) -> None:
         Retry(attempts=0)
     with pytest.raises(InvalidInput, match="invalid queue name"):
         app.job(name="q", queue="has space")(lambda ctx: None)
+    with pytest.raises(InvalidInput, match="job 't': timeout must be a number of seconds > 0"):
+        app.job(name="t", timeout=float("inf"))(lambda ctx: None)
+    with pytest.raises(InvalidInput, match="job 'k': keep_completed must be a whole number"):
+        app.job(name="k", keep_completed=-1)(lambda ctx: None)
+    with pytest.raises(InvalidInput, match="job 'f': keep_failed must be a whole number"):
+        app.job(name="f", keep_failed=2.5)(lambda ctx: None)
+    assert not {"t", "k", "f"} & set(app.jobs)

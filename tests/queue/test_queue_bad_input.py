@@ -33,6 +33,13 @@ BAD_ENQUEUES: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"params": {"m": 1}}, InvalidInput, "unexpected parameter 'm'"),
     ({"job_id": ""}, InvalidInput, "job_id must be a non-empty string"),
     ({"timeout": -1}, InvalidInput, "timeout must be a number of seconds > 0"),
+    ({"timeout": float("inf")}, InvalidInput, "timeout must be a number of seconds > 0 and finite"),
+    ({"timeout": float("nan")}, InvalidInput, "timeout must be a number of seconds > 0 and finite"),
+    ({"timeout": True}, InvalidInput, "timeout must be a number of seconds > 0, got True"),
+    ({"keep_completed": -1}, InvalidInput, "keep_completed must be a whole number of runs from 0"),
+    ({"keep_completed": "10"}, InvalidInput, "keep_completed must be a whole number of runs"),
+    ({"keep_failed": 1.5}, InvalidInput, "keep_failed must be a whole number of runs"),
+    ({"keep_failed": 2**31}, InvalidInput, "keep_failed must be a whole number of runs"),
     # PostgreSQL refuses NUL in text (a database error before): refused by name on both
     ({"tenant_id": "t\x00"}, InvalidInput, "tenant_id must not contain NUL (\\x00)"),
     ({"user_id": "\x00"}, InvalidInput, "user_id must not contain NUL (\\x00)"),
