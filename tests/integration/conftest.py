@@ -34,7 +34,9 @@ HERE = Path(__file__).resolve().parent
 WEB_SECRET = "jobglass-web-test-secret-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789"
 VIEWER_KEY = "viewer-key-0123456789"
-WEB_AUTH = AuthConfig(jwt_secret=WEB_SECRET, api_keys={ADMIN_KEY: "admin", VIEWER_KEY: "viewer"})
+WEB_AUTH = AuthConfig(
+    jwt_secret=WEB_SECRET, api_keys={ADMIN_KEY: "admin", VIEWER_KEY: "viewer"}
+)
 
 
 class WebStack:

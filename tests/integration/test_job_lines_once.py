@@ -32,12 +32,9 @@ async def test_python_logging_gets_the_seed_lines_once_and_the_store_the_job_lin
         logging.getLogger().removeHandler(handler)
     lines = [json.loads(x) for x in out.getvalue().splitlines() if x.strip()]
     messages = [x["message"] for x in lines]
-    assert (
-        messages.count(
-            f"Starting job DataCleanupJob (ID: {run.id}) with correlation ID abc123def456"
-        )
-        == 1
-    )
+    assert messages.count(
+        f"Starting job DataCleanupJob (ID: {run.id}) with correlation ID abc123def456"
+    ) == 1
     assert sum(m.startswith(f"Job DataCleanupJob (ID: {run.id}) completed") for m in messages) == 1
     assert "cleaning" in messages
     assert "Job started" not in messages and "Job completed" not in messages

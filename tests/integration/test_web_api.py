@@ -9,27 +9,12 @@ import httpx
 
 SEED_LOG_KEYS = ["id", "level", "stage", "message", "context", "createdAt"]
 SEED_PROGRESS_KEYS = [
-    "id",
-    "jobName",
-    "status",
-    "currentStage",
-    "progressCurrent",
-    "progressTotal",
-    "progressPercent",
-    "progressMessage",
-    "entitiesProcessed",
-    "entitiesTotal",
-    "startedAt",
+    "id", "jobName", "status", "currentStage", "progressCurrent", "progressTotal",
+    "progressPercent", "progressMessage", "entitiesProcessed", "entitiesTotal", "startedAt",
 ]
 SEED_OUTCOME_KEYS = [
-    "id",
-    "jobName",
-    "status",
-    "outcomeSummary",
-    "entitiesProcessed",
-    "entitiesTotal",
-    "durationMs",
-    "finishedAt",
+    "id", "jobName", "status", "outcomeSummary", "entitiesProcessed", "entitiesTotal",
+    "durationMs", "finishedAt",
 ]
 
 
@@ -265,18 +250,11 @@ async def test_openapi_is_served_and_describes_the_routes(web_stack: Any) -> Non
         spec = (await client.get("/api/openapi.json")).json()
     paths = spec["paths"]
     for path in (
-        "/api/admin/jobs",
-        "/api/admin/jobs/{run_id}",
-        "/api/admin/jobs/{run_id}/logs",
-        "/api/admin/jobs/{run_id}/progress",
-        "/api/admin/jobs/{run_id}/outcome",
-        "/api/admin/jobs/{run_id}/cancel",
-        "/api/admin/jobs/{run_id}/retry",
-        "/api/admin/queues",
-        "/api/admin/workers",
-        "/api/admin/registry",
-        "/api/admin/schedules",
-        "/api/admin/stream/sse",
+        "/api/admin/jobs", "/api/admin/jobs/{run_id}", "/api/admin/jobs/{run_id}/logs",
+        "/api/admin/jobs/{run_id}/progress", "/api/admin/jobs/{run_id}/outcome",
+        "/api/admin/jobs/{run_id}/cancel", "/api/admin/jobs/{run_id}/retry",
+        "/api/admin/queues", "/api/admin/workers", "/api/admin/registry",
+        "/api/admin/schedules", "/api/admin/stream/sse",
     ):
         assert path in paths, path
     logs = paths["/api/admin/jobs/{run_id}/logs"]["get"]

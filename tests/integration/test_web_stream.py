@@ -65,11 +65,7 @@ def log_seqs(messages: list[Message], run_id: str | None = None) -> list[int]:
 def run_events(messages: list[Message], run_id: str) -> list[tuple[Any, ...]]:
     return [
         (
-            m["type"],
-            m.get("status"),
-            m.get("seq"),
-            m.get("stage"),
-            m.get("progressCurrent"),
+            m["type"], m.get("status"), m.get("seq"), m.get("stage"), m.get("progressCurrent"),
             tuple(line["seq"] for line in m.get("logs", [])),
         )
         for m in messages

@@ -13,14 +13,6 @@ def test_all_names_exist_and_are_sorted() -> None:
 
 
 def test_design_names_are_public() -> None:
-    for name in (
-        "JobGlass",
-        "JobContext",
-        "Retry",
-        "TransientError",
-        "FatalError",
-        "BaseJob",
-        "JobLogger",
-        "create_job_logger",
-    ):
+    for name in ("JobGlass", "JobContext", "Retry", "TransientError", "FatalError", "BaseJob",
+                 "JobLogger", "create_job_logger"):
         assert name in jobglass.__all__
