@@ -20,9 +20,8 @@ from .enqueue import (
     EnqueueRequest,
     build_new_run,
     check_queue,
-    keep_problem,
+    limits_problem,
     request_from_mapping,
-    timeout_problem,
 )
 from .errors import Conflict, InvalidInput, NotFound
 from .events import EventBus
@@ -107,13 +106,10 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
             raise InvalidInput(f"job {name!r}: retry must be a jobglass.Retry")
         options["retry"] = retry or NO_RETRY
         check_queue(options.get("queue", "default"))
-        problem = timeout_problem(options.get("timeout"))
+        get = options.get
+        problem = limits_problem(get("timeout"), get("keep_completed"), get("keep_failed"))
         if problem:
-            raise InvalidInput(f"job {name!r}: timeout {problem}")
-        for option in ("keep_completed", "keep_failed"):
-            problem = keep_problem(options.get(option))
-            if problem:
-                raise InvalidInput(f"job {name!r}: {option} {problem}")
+            raise InvalidInput(f"job {name!r}: {problem}")
         definition = JobDefinition.build(name, target, app=self, **options)
         if definition.schedule:  # refused now, naming the job, not at the first sync
             from .schedule_config import check_decorated_schedule

@@ -12,6 +12,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from .enqueue import keep_problem
 from .errors import ConfigError
 from .observe.redact import DEFAULT_SENSITIVE_KEYS
 
@@ -76,11 +77,9 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("keep_completed", "keep_failed"):
-            keep = getattr(self, name)
-            if keep is not None and not 0 <= keep <= 2**31 - 1:
-                raise ConfigError(
-                    f"setting {name} must be from 0 to {2**31 - 1} (or none), got {keep!r}"
-                )
+            problem = keep_problem(getattr(self, name))
+            if problem:
+                raise ConfigError(f"setting {name} {problem} (or none)")
         for name in ("keep_days", "app_log_days", "audit_log_days"):
             days = getattr(self, name)
             if days is not None and days <= 0:

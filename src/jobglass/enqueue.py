@@ -77,13 +77,9 @@ def build_new_run(
     if req.retry is not None and callable(req.retry.backoff):
         raise InvalidInput("a callable backoff can only be declared on the job, not per enqueue")
     timeout = req.timeout if req.timeout is not None else definition.timeout
-    problem = timeout_problem(timeout)
+    problem = limits_problem(timeout, req.keep_completed, req.keep_failed)
     if problem:
-        raise InvalidInput(f"timeout {problem}")
-    for name, keep in (("keep_completed", req.keep_completed), ("keep_failed", req.keep_failed)):
-        problem = keep_problem(keep)
-        if problem:
-            raise InvalidInput(f"{name} {problem}")
+        raise InvalidInput(problem)
     if inherited is None:
         inherited = current_enqueue_context()
     tenant_id = req.tenant_id if req.tenant_id is not None else inherited.tenant_id
@@ -216,6 +212,19 @@ def keep_problem(value: Any) -> str | None:
     low, high = KEEP_RANGE
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         return f"must be a whole number of runs from {low} to {high}, got {value!r}"
+    return None
+
+
+def limits_problem(timeout: Any, keep_completed: Any, keep_failed: Any) -> str | None:
+    """The first refused of a job's or an enqueue's timeout and retention counts, named
+    (`timeout must be ...`), or None."""
+    problem = timeout_problem(timeout)
+    if problem:
+        return f"timeout {problem}"
+    for name, keep in (("keep_completed", keep_completed), ("keep_failed", keep_failed)):
+        problem = keep_problem(keep)
+        if problem:
+            return f"{name} {problem}"
     return None
 
 
