@@ -32,7 +32,10 @@ work shares the machine.
 
 Procrastinate (PyPI, installed on first use into benchmarks/.venv-procrastinate, never into the
 project's venv) runs the same no-op workload against the same server (its own database), with
-the same number of processes and concurrency; our ratio to it is printed.
+the same number of processes and concurrency, and the same `enqueue_many` (its `batch_defer`)
+and start-latency measurements (a client process defers one job at a time to one idle worker,
+LISTEN/NOTIFY-driven as ours); our ratio to each is printed. The machine's speed drifts within
+the hour, so the ratios of one invocation say more than figures from different hours.
 
 Targets on a 2-core machine with PostgreSQL on loopback: >= 8,000 no-op runs/s end to end,
 enqueue_many >= 100,000 rows/s, start latency p50 <= 2 ms and p99 <= 5 ms; SQLite >= 5,000
@@ -335,18 +338,13 @@ async def measure_latency(url: str, samples: int, spacing: float) -> dict[str, f
     started = {int(i): float(t) for i, t in (line.split() for line in lines)}
     stamps.unlink()
     stamps.parent.rmdir()
-    lat = sorted((started[i] - sent[i]) * 1000 for i in sent)
-    return {
-        "p50_ms": statistics.median(lat),
-        "p99_ms": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))],
-        "max_ms": lat[-1],
-    }
+    return _percentiles([(started[i] - sent[i]) * 1000 for i in sent])
 
 
 # -- Procrastinate, in its own venv ---------------------------------------------------------------
 
 PROCRASTINATE_SIDE = r"""
-import asyncio, sys, time
+import asyncio, os, sys, time
 import procrastinate
 
 url, action = sys.argv[1], sys.argv[2]
@@ -356,17 +354,40 @@ app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
 async def noop():
     return None
 
+@app.task(name="stamp")
+async def stamp(i):
+    now = time.time()
+    fd = os.open(os.environ["BENCH_STAMPS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{i} {now:.6f}\n".encode())
+    finally:
+        os.close(fd)
+
 async def main():
     async with app.open_async():
         if action == "setup":
             await app.schema_manager.apply_schema_async()
             runs = int(sys.argv[3])
+            started = time.perf_counter()
             for i in range(0, runs, 10000):
                 await noop.batch_defer_async(*[{} for _ in range(min(10000, runs - i))])
-        elif action == "work":
+            print(f"deferred {runs} {time.perf_counter() - started:.6f}", flush=True)
+        elif action == "work":  # until the queue is empty
             print("ready", flush=True)
             await app.run_worker_async(concurrency=int(sys.argv[3]), wait=False,
                                        install_signal_handlers=False)
+        elif action == "serve":  # until SIGTERM
+            print("ready", flush=True)
+            await app.run_worker_async(concurrency=int(sys.argv[3]))
+        elif action == "latency":  # defer stamp jobs one by one; print when each was sent
+            samples, spacing = int(sys.argv[3]), float(sys.argv[4])
+            await stamp.defer_async(i=-1)  # warm up both sides
+            await asyncio.sleep(1.0)
+            for i in range(samples):
+                sent = time.time()
+                await stamp.defer_async(i=i)
+                print(f"{i} {sent:.6f}", flush=True)
+                await asyncio.sleep(spacing)
 
 asyncio.run(main())
 """
@@ -385,12 +406,33 @@ def procrastinate_python() -> Path:
     return python
 
 
-def measure_procrastinate(url: str, runs: int, workers: int) -> float:
+def _procrastinate_script() -> tuple[Path, Path]:
     python = procrastinate_python()
     script = PROCRASTINATE_VENV / "bench_side.py"
     script.write_text(PROCRASTINATE_SIDE)
+    return python, script
+
+
+def measure_procrastinate_defer(url: str, rows: int) -> float:
+    """Procrastinate's `batch_defer_async` rows/s (batches of 10,000), its schema applied."""
+    python, script = _procrastinate_script()
+    out = subprocess.run(
+        [str(python), str(script), url, "setup", str(rows)],
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ).stdout.split()
+    return int(out[1]) / float(out[2])
+
+
+def measure_procrastinate(url: str, runs: int, workers: int) -> float:
+    python, script = _procrastinate_script()
     subprocess.run(
-        [str(python), str(script), url, "setup", str(runs)], check=True, stderr=subprocess.DEVNULL
+        [str(python), str(script), url, "setup", str(runs)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     procs = [
         subprocess.Popen(
@@ -415,6 +457,69 @@ def measure_procrastinate(url: str, runs: int, workers: int) -> float:
     if int(row[0]) != runs:
         raise RuntimeError(f"procrastinate finished {row[0]} of {runs} jobs")
     return runs / float(row[1])
+
+
+def measure_procrastinate_latency(url: str, samples: int, spacing: float) -> dict[str, float]:
+    """The same start-latency measurement on Procrastinate: one idle worker (LISTEN/NOTIFY),
+    a client process deferring `stamp` jobs one by one, the job writing its start time."""
+    python, script = _procrastinate_script()
+    subprocess.run(
+        [str(python), str(script), url, "setup", "0"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    folder = Path(tempfile.mkdtemp(prefix="jg-stamps-"))
+    stamps = folder / "stamps.txt"
+    env = {**os.environ, STAMPS_ENV: str(stamps)}
+    worker = subprocess.Popen(
+        [str(python), str(script), url, "serve", str(CONCURRENCY)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert worker.stdout is not None
+        if worker.stdout.readline().strip() != b"ready":
+            raise RuntimeError("the Procrastinate worker did not start")
+        time.sleep(1.0)
+        client = subprocess.run(
+            [str(python), str(script), url, "latency", str(samples), str(spacing)],
+            env=env,
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        sent = {int(i): float(t) for i, t in (line.split() for line in client.stdout.splitlines())}
+        deadline = time.monotonic() + 30
+        while not stamps.exists() or len(stamps.read_text().splitlines()) < samples + 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError("not every Procrastinate stamp job ran")
+            time.sleep(0.05)
+        started = {
+            int(i): float(t) for i, t in (line.split() for line in stamps.read_text().splitlines())
+        }
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        for path in folder.glob("*"):
+            path.unlink()
+        folder.rmdir()
+    return _percentiles([(started[i] - sent[i]) * 1000 for i in sent])
+
+
+def _percentiles(latencies_ms: list[float]) -> dict[str, float]:
+    lat = sorted(latencies_ms)
+    return {
+        "p50_ms": statistics.median(lat),
+        "p99_ms": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))],
+        "max_ms": lat[-1],
+    }
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -453,6 +558,24 @@ async def run_backend(backend: str, dbs: Databases, args: argparse.Namespace) ->
         "start latency p99", lat["p99_ms"], "ms", "(target <= 5)" if backend == "postgres" else ""
     )
     if backend == "postgres" and args.procrastinate:
+        # the same measurements, in the same hour, on Procrastinate: this VM's speed drifts
+        theirs_rows = measure_procrastinate_defer(dbs.fresh(backend), args.rows)
+        res["procrastinate_defer_rows_per_s"] = theirs_rows
+        _line(
+            "Procrastinate batch_defer (10,000s)",
+            theirs_rows,
+            "rows/s",
+            f"(ours / theirs = {enq['enqueue_many_rows_per_s'] / theirs_rows:.1f}x)",
+        )
+        their_lat = measure_procrastinate_latency(dbs.fresh(backend), args.samples, args.spacing)
+        res["procrastinate_latency"] = their_lat
+        for key, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
+            _line(
+                f"Procrastinate start latency {label}",
+                their_lat[key],
+                "ms",
+                f"(ours / theirs = {lat[key] / their_lat[key]:.2f}x)",
+            )
         for workers in (1, 2):
             theirs = measure_procrastinate(dbs.fresh(backend), args.procrastinate_runs, workers)
             res[f"procrastinate_{workers}"] = theirs

@@ -271,11 +271,11 @@ async def test_listeners_are_the_only_door_and_failures_are_contained(app: JobGl
     run = await app.run_job("ok")
     assert run.status == "SUCCESS"  # a broken listener does not break the run
     assert seen == [("ok", "SUCCESS")]
-    assert app.metrics.executions.labels("ok", "success")._value.get() == 1
+    assert app.metrics.sample("job_executions_total", job_name="ok", status="success") == 1
 
     app.attempt_listeners.clear()  # metrics off
     await app.run_job("ok")
-    assert app.metrics.executions.labels("ok", "success")._value.get() == 1
+    assert app.metrics.sample("job_executions_total", job_name="ok", status="success") == 1
 
 
 async def test_a_worker_makes_the_metrics_before_its_first_run(app: JobGlass) -> None:
@@ -305,11 +305,11 @@ async def test_an_attempt_lost_with_its_worker_is_counted(app: JobGlass) -> None
     await asyncio.sleep(0.4)
     assert await app.worker(queues=["nobody"]).reclaim_expired() == 2
     m = app.metrics
-    assert m.executions.labels("flaky", "retrying")._value.get() == 1
-    assert m.retries.labels("flaky")._value.get() == 1
-    assert m.executions.labels("broken", "error")._value.get() == 1
-    assert m.errors.labels("broken", "LeaseExpired")._value.get() == 1
-    assert m.errors.labels("flaky", "LeaseExpired")._value.get() == 1
+    assert m.sample("job_executions_total", job_name="flaky", status="retrying") == 1
+    assert m.sample("job_retries_total", job_name="flaky") == 1
+    assert m.sample("job_executions_total", job_name="broken", status="error") == 1
+    assert m.sample("job_errors_total", job_name="broken", error_type="LeaseExpired") == 1
+    assert m.sample("job_errors_total", job_name="flaky", error_type="LeaseExpired") == 1
 
 
 async def test_outcome_keys_are_bounded_per_job(app: JobGlass) -> None:

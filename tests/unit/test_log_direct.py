@@ -1,7 +1,8 @@
 """The start and end lines' direct path, and the batched stream handler.
 
 When our stream handler is the only thing a start or end record would reach, `_emit` writes
-the line that handler would write without making the record. These tests pin that the line
+the line that handler would write without making the record (checked once per batch of a
+batching handler: a change counts from the next loop turn). These tests pin that the line
 is the same as through a real record (text and JSON, with params, tenant, redaction and
 extras), and that anything else that could see the record (a logger filter, another
 handler, a record factory, a patched `Logger.callHandlers`) gets the real record.
@@ -246,6 +247,35 @@ async def test_batched_lines_reach_the_stream_at_the_end_of_the_loop_turn(
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert [line.split(": ", 1)[1] for line in out.getvalue().splitlines()] == ["one", "two"]
+
+
+async def test_a_batch_checks_the_direct_path_once_and_a_change_counts_from_the_next_turn(
+    own_handler: Callable[..., tuple[io.StringIO, Any]],
+) -> None:
+    out, _ = own_handler(batched=True)
+    seen: list[str] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        seen.append(record.getMessage())
+        return True
+
+    await run_once(make_ctx())  # nothing here suspends: both lines wait in this turn's batch
+    RUN_LOGGER.addFilter(keep)
+    try:
+        await run_once(make_ctx(run_id=78))
+        assert seen == []  # the batch keeps the direct path its first line found
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert len(out.getvalue().splitlines()) == 4
+        await run_once(make_ctx(run_id=79))  # a new batch: the filter now sees the records
+        assert [message[:16] for message in seen] == ["Starting job Dat", "Job DataCleanupJ"]
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert [line.split(" (ID: ")[1][:2] for line in out.getvalue().splitlines()] == [
+            "77", "77", "78", "78", "79", "79"
+        ]  # fmt: skip
+    finally:
+        RUN_LOGGER.removeFilter(keep)
 
 
 async def test_a_warning_or_a_thread_writes_at_once_after_the_waiting_lines(

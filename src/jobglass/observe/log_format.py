@@ -434,16 +434,12 @@ class TextFormatter(logging.Formatter):
         tags = holder.formats.get(self)
         if tags is None:  # the tags need five fields, not all of them (params redacted...)
             ctx, fields = holder.ctx, holder.fields
-            tags = holder.formats[self] = self._tags(
-                fields
+            tags = holder.formats[self] = (
+                self._tags(fields)
                 if fields is not None
-                else {
-                    "correlation_id": ctx.correlation_id,
-                    "job_name": ctx.job_name,
-                    "job_id": ctx.run_id,
-                    "attempt": ctx.attempt,
-                    "tenant_id": ctx.tenant_id,
-                }  # as `run_log_fields` has them
+                else _tags_of(  # as `run_log_fields` has them
+                    ctx.correlation_id, ctx.job_name, ctx.run_id, ctx.attempt, ctx.tenant_id
+                )
             )
         if tags and "\n" not in message:
             return f"{asctime} {level} {name}: {message} {tags}"
@@ -476,15 +472,33 @@ class TextFormatter(logging.Formatter):
 
     @staticmethod
     def _tags(attrs: dict[str, Any]) -> str:
-        tags = []
-        if attrs.get("correlation_id"):
-            tags.append(f"correlation_id={attrs['correlation_id']}")
-        if attrs.get("job_name"):
-            tags.append(f"job={attrs['job_name']}#{attrs.get('job_id')}")
-            tags.append(f"attempt={attrs.get('attempt')}")
-        if attrs.get("tenant_id"):
-            tags.append(f"tenant_id={attrs['tenant_id']}")
-        return f"[{' '.join(tags)}]" if tags else ""
+        return _tags_of(
+            attrs.get("correlation_id"),
+            attrs.get("job_name"),
+            attrs.get("job_id"),
+            attrs.get("attempt"),
+            attrs.get("tenant_id"),
+        )
+
+
+def _tags_of(correlation_id: Any, job_name: Any, job_id: Any, attempt: Any, tenant_id: Any) -> str:
+    """`[correlation_id=... job=name#id attempt=n tenant_id=...]`, each part when set."""
+    if job_name and correlation_id:  # a run's usual record: one f-string
+        if tenant_id:
+            return (
+                f"[correlation_id={correlation_id} job={job_name}#{job_id}"
+                f" attempt={attempt} tenant_id={tenant_id}]"
+            )
+        return f"[correlation_id={correlation_id} job={job_name}#{job_id} attempt={attempt}]"
+    tags = []
+    if correlation_id:
+        tags.append(f"correlation_id={correlation_id}")
+    if job_name:
+        tags.append(f"job={job_name}#{job_id}")
+        tags.append(f"attempt={attempt}")
+    if tenant_id:
+        tags.append(f"tenant_id={tenant_id}")
+    return f"[{' '.join(tags)}]" if tags else ""
 
 
 def _with_tags(text: str, tags: str) -> str:

@@ -125,13 +125,13 @@ def _emit(msg: str, args: tuple[Any, ...], success_ms: float | None = None) -> N
     """`run_log.info(msg, *args)` without the stack walk (the caller checked `isEnabledFor`);
     with `success_ms`, the end line's `extra=` (status, duration_ms). A real LogRecord,
     through the logger's filters and handlers; or, when our stream handler alone would see
-    it, the very line it would write, made without the record (`_direct_handler`)."""
-    handler = _direct_handler()
-    if handler is not None:
-        formatter = handler.direct()
+    it, the very line it would write, made without the record (`_direct_plan`)."""
+    plan = _direct_plan()
+    if plan is not None:
         holder = fields_var.get()
-        if formatter is not None and holder is not None:
-            level, message = logging.getLevelName(logging.INFO), msg % args
+        if holder is not None:
+            handler, formatter, level = plan
+            message = msg % args
             if type(formatter) is TextFormatter:  # extras do not show in text
                 line: str | None = formatter.run_line(
                     time.time(), level, _RUN_LOG, message, holder, None
@@ -165,6 +165,35 @@ _RUN_LOG = run_log.name
 # What the direct path must find unchanged: a patched `Logger.handle` or `callHandlers` (an
 # error tracker's breadcrumbs), another logger class or record factory wants the record.
 _HANDLE, _CALL_HANDLERS = logging.Logger.handle, logging.Logger.callHandlers
+
+
+_Plan = tuple[StreamHandler, TextFormatter | JsonFormatter, str]
+#: The last direct plan and the batch of its handler it was made for (see `_direct_plan`).
+_plan: list[tuple[_Plan, list[str]] | None] = [None]
+
+
+def _direct_plan() -> _Plan | None:
+    """(handler, formatter, level name) when the direct path applies, else None.
+
+    Checked once per batch of a batching handler: while the lines of the batch the plan was
+    made for still wait (one event-loop turn, at most `StreamHandler.SWEEP` when the loop is
+    blocked), the next start and end lines reuse it. So a logging configuration change made
+    in the middle of a loop turn reaches these lines from the next turn: the walk and the
+    handler's checks were a third of a line's cost. Without batching, checked every time.
+    """
+    known = _plan[0]
+    if known is not None:
+        plan, batch = known
+        if batch and plan[0]._pending is batch:
+            return plan
+    handler = _direct_handler()
+    formatter = handler.direct() if handler is not None else None
+    if handler is None or formatter is None:
+        _plan[0] = None
+        return None
+    made = (handler, formatter, logging.getLevelName(logging.INFO))
+    _plan[0] = (made, handler._pending) if handler.batched else None
+    return made
 
 
 def _direct_handler() -> StreamHandler | None:
