@@ -26,9 +26,13 @@ workers' app (`BENCH_STACK`): `bare` (no attempt middleware, no attempt listener
 fields, no start/end lines, no metrics), `observability` (context + logging middleware and
 the metrics listener: the start/end lines are written, as text at INFO, to the worker's
 stderr, which `jobglass worker` configures) and `defaults` (all of `JobGlass()`'s defaults,
-also the application log's job lines). Medians and ratios to `bare` are printed, and the
-workers' CPU per run (from /proc, due time to last end): steadier than runs/s when other
-work shares the machine.
+also the application log's job lines). Medians and ratios to `bare` are printed (also the
+median of each round's ratio to the bare run next to it), and the workers' CPU per run (from
+/proc, due time to last end). Then ROUNDS rounds side by side: one worker per configuration,
+all three at once, each on its own database: the runs/s and worker CPU per run of each over
+the same 6 s. The machine's speed drifts by tens of percent between measurements here, and
+workers running together share whatever it is. `benchmarks/attempt_instructions.py` counts
+what an attempt costs in instructions (valgrind), a figure that does not drift at all.
 
 Procrastinate (PyPI, installed on first use into benchmarks/.venv-procrastinate, never into the
 project's venv) runs the same no-op workload against the same server (its own database), with
@@ -72,6 +76,8 @@ WORKER_APP = "benchmarks.queue_throughput:make_app"
 CONCURRENCY = 100
 BATCH = 10_000
 LEAD = 4.0  # seconds between queueing the e2e runs and their due time (workers start meanwhile)
+SIDE_BY_SIDE_RUNS = 30_000  # per stack: more than one worker ends in 1 + 6 s
+SIDE_BY_SIDE_WINDOW = 6.0  # seconds
 
 
 # -- the jobs the workers run (imported by `jobglass worker benchmarks.queue_throughput:...`) --
@@ -167,6 +173,35 @@ def span_seconds(url: str) -> tuple[int, float]:
         ).fetchone()
     assert row is not None
     return int(row[0]), float(row[1])
+
+
+def finished_between(url: str, start: float, end: float) -> int:
+    """Runs that succeeded between two wall-clock times (epoch seconds), as stored."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        from jobglass.stores.sqlite import sqlite_path
+
+        conn = sqlite3.connect(sqlite_path(url))
+        try:
+            (n,) = conn.execute(
+                "SELECT count(*) FROM runs WHERE status = 'SUCCESS'"
+                " AND finished_at > ? AND finished_at <= ?",
+                (start, end),
+            ).fetchone()
+        finally:
+            conn.close()
+        return int(n)
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM runs WHERE status = 'SUCCESS'"
+            " AND finished_at > to_timestamp(%s) AND finished_at <= to_timestamp(%s)",
+            (start, end),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 # -- worker processes ---------------------------------------------------------------------------
@@ -310,6 +345,53 @@ async def measure_end_to_end(
     if cpu_before is not None and cpu_after is not None:
         cpu = (cpu_after - cpu_before) / runs * 1e6
     return runs / seconds, cpu
+
+
+async def measure_side_by_side(
+    dbs: Databases, backend: str, runs: int, window: float
+) -> dict[str, tuple[float, float | None]]:
+    """(runs/s, worker CPU microseconds per run) of one worker per stack, all at the same
+    time, each on its own database, over the same `window` seconds once all are busy: the
+    machine's speed drifts by tens of percent from one measurement to the next here, and
+    workers running together share whatever it is."""
+    from jobglass import EnqueueRequest
+
+    urls = {stack: dbs.fresh(backend) for stack in STACKS}
+    due = time.monotonic() + LEAD + 2 * runs * len(STACKS) / 20_000  # after the enqueues
+    for url in urls.values():
+        async with make_app(url) as app:
+            for i in range(0, runs, BATCH):
+                await app.enqueue_many(
+                    [
+                        EnqueueRequest("noop", delay=max(0.0, due - time.monotonic()))
+                        for _ in range(min(BATCH, runs - i))
+                    ]
+                )
+    procs = {
+        stack: start_workers(url, 1, {"JOBGLASS_POLL_INTERVAL": "0.05", STACK_ENV: stack})
+        for stack, url in urls.items()
+    }
+    try:
+        for group in procs.values():
+            wait_ready(group)
+        await asyncio.sleep(max(0.0, due - time.monotonic()) + 1.0)  # all busy by now
+        before = {stack: cpu_seconds(group) for stack, group in procs.items()}
+        start = time.time()
+        await asyncio.sleep(window)
+        end = time.time()
+        after = {stack: cpu_seconds(group) for stack, group in procs.items()}
+    finally:
+        for group in procs.values():
+            stop_workers(group)
+    out: dict[str, tuple[float, float | None]] = {}
+    for stack, url in urls.items():
+        done = finished_between(url, start, end)
+        if not done or finished_between(url, end, end + 3600) == 0:
+            raise RuntimeError(f"{stack}: the worker was not busy for the whole window")
+        was, now = before[stack], after[stack]
+        cpu = None if was is None or now is None else (now - was) / done * 1e6
+        out[stack] = (done / (end - start), cpu)
+    return out
 
 
 async def measure_latency(url: str, samples: int, spacing: float) -> dict[str, float]:
@@ -609,7 +691,15 @@ async def observability_cost(
             median = statistics.median(rates[stack])
             out[f"{stack}_{workers}"] = rates[stack]
             out[f"{stack}_{workers}_cpu_us"] = cpus[stack]
-            note = "" if stack == "bare" else f"({median / bare:.2f}x bare; target >= 0.90x)"
+            note = ""
+            if stack != "bare":
+                # each round's ratio to the bare run next to it: the machine's speed drifts
+                # between rounds more than the stacks differ
+                paired = statistics.median(
+                    r / b for r, b in zip(rates[stack], rates["bare"], strict=True)
+                )
+                out[f"{stack}_{workers}_paired_ratio"] = paired
+                note = f"({median / bare:.2f}x bare; paired rounds {paired:.2f}x; target >= 0.90x)"
             _line(f"{workers} worker(s), {stack} (median)", median, "runs/s", note)
         for stack in STACKS:
             if bare_cpu is None or not cpus[stack]:
@@ -617,6 +707,27 @@ async def observability_cost(
             cpu = statistics.median(cpus[stack])
             note = "" if stack == "bare" else f"({bare_cpu / cpu:.2f}x bare's runs per CPU second)"
             _line(f"{workers} worker(s), {stack}, worker CPU", cpu, "us/run", note)
+    rates: dict[str, list[float]] = {stack: [] for stack in STACKS[1:]}
+    cpus: dict[str, list[float]] = {stack: [] for stack in STACKS[1:]}
+    for _ in range(rounds):
+        got = await measure_side_by_side(dbs, backend, SIDE_BY_SIDE_RUNS, SIDE_BY_SIDE_WINDOW)
+        bare_rate, bare_cpu = got["bare"]
+        for stack in STACKS[1:]:
+            rate, cpu = got[stack]
+            rates[stack].append(rate / bare_rate)
+            if cpu is not None and bare_cpu is not None:
+                cpus[stack].append(bare_cpu / cpu)
+    for stack in STACKS[1:]:
+        out[f"{stack}_side_by_side_rate_ratios"] = rates[stack]
+        out[f"{stack}_side_by_side_cpu_ratios"] = cpus[stack]
+        for label, ratios in (("runs/s", rates[stack]), ("runs per CPU second", cpus[stack])):
+            if ratios:
+                listed = ", ".join(f"{r:.2f}" for r in sorted(ratios))
+                print(
+                    f"  side by side, {stack}: {label} {statistics.median(ratios):.2f}x bare"
+                    f" (median; rounds {listed}; target >= 0.90x)",
+                    flush=True,
+                )
     return out
 
 

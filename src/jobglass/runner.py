@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from .context import JobContext
@@ -18,6 +20,7 @@ from .errors import FatalError, JobCancelled, JobTimeout, LeaseLost, TransientEr
 from .feedback import JobLogger
 from .jobs import BaseJob, JobDefinition, retry_delay
 from .models import Run, RunStatus, iso
+from .observe.context import bind_run, run_context_middleware
 from .stores.base import Finish
 from .watchdog import watchdog
 
@@ -51,6 +54,10 @@ def _jsonable(value: Any) -> Any:
         return value
     except (TypeError, ValueError):
         return json.loads(json.dumps(value, default=str))
+
+
+async def _awaiting(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 class AttemptRunner:
@@ -130,20 +137,31 @@ class AttemptRunner:
         else:
             call = handler
 
-        async def invoke() -> Any:
-            if definition.is_async:
-                return await call(ctx, **params)
+        async def in_thread() -> Any:
             loop = asyncio.get_running_loop()
             cvars = contextvars.copy_context()
             return await loop.run_in_executor(self.executor, lambda: cvars.run(call, ctx, **params))
 
-        async def through_middleware() -> Any:
-            nxt: Callable[[], Awaitable[Any]] = invoke
-            for mw in reversed(self.app.middleware):
-                nxt = _bind(mw, ctx, nxt)
-            return await nxt()
-
-        task = asyncio.ensure_future(through_middleware())
+        # each layer's `call_next` makes the next layer's coroutine itself (a `partial`), not
+        # a wrapper coroutine around it: two frames fewer per middleware, one per attempt
+        nxt: Callable[[], Awaitable[Any]] = (
+            partial(call, ctx, **params) if definition.is_async else in_thread
+        )
+        # the attempt's task runs in a context of its own; with `run_context_middleware`
+        # outermost, the run's ids are bound in it at once instead of by a layer around the
+        # rest (a coroutine frame and four resets fewer a run; the context ends with the task)
+        middleware = self.app.middleware
+        context = contextvars.copy_context()
+        outermost = 0
+        if middleware and middleware[0] is run_context_middleware:
+            context.run(bind_run, ctx)
+            outermost = 1
+        for i in range(len(middleware) - 1, outermost - 1, -1):
+            nxt = partial(middleware[i], ctx, nxt)
+        first = context.run(nxt)  # a middleware that is no coroutine function starts in it too
+        if type(first) is not CoroutineType:  # another awaitable: a task wants a coroutine
+            first = _awaiting(first)
+        task = asyncio.get_running_loop().create_task(first, context=context)
         dog = watchdog()
         dog.watch(ctx, task, run.timeout)
         try:
@@ -177,12 +195,3 @@ class AttemptRunner:
             delay = retry_delay(run.retry, run.attempt, definition.retry)
             return RunStatus.RETRYING, datetime.now(UTC) + timedelta(seconds=delay), info
         return RunStatus.FAILED, None, info
-
-
-def _bind(
-    mw: AttemptMiddleware, ctx: JobContext, nxt: Callable[[], Awaitable[Any]]
-) -> Callable[[], Awaitable[Any]]:
-    async def call() -> Any:
-        return await mw(ctx, nxt)
-
-    return call

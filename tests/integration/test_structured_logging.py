@@ -349,6 +349,60 @@ async def test_200_concurrent_runs_never_see_each_others_context(app: JobGlass) 
     assert current_correlation_id() is None and current_run() is None
 
 
+def _plain_middleware(ctx: Any, call_next: Any) -> Any:
+    """No coroutine function: hands on the next layer's coroutine."""
+    return call_next()
+
+
+def _task_middleware(ctx: Any, call_next: Any) -> Any:
+    """Returns an awaitable that is no coroutine (a task)."""
+    return asyncio.ensure_future(call_next())
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["default", "outer coroutine", "outer plain function", "outer task", "context inside"],
+)
+async def test_every_middleware_shape_runs_the_job_in_its_context(
+    app: JobGlass, shape: str
+) -> None:
+    """The runner binds the run's ids in the attempt task's own context when
+    `run_context_middleware` is outermost; anything around it sees the caller's context."""
+    outside: list[Any] = []
+
+    async def outer(ctx: Any, call_next: Any) -> Any:
+        outside.append(current_correlation_id())
+        result = await call_next()
+        outside.append(current_correlation_id())
+        return result
+
+    default = list(app.middleware)
+    extra = {
+        "default": [],
+        "outer coroutine": [outer],
+        "outer plain function": [_plain_middleware],
+        "outer task": [_task_middleware],
+    }.get(shape)
+    if extra is None:  # the context bound by a layer around the handler, not the task
+        app.middleware = [outer, *default[1:]]
+        app.middleware.insert(1, default[0])
+    else:
+        app.middleware = [*extra, *default]
+    try:
+        with bind(correlation_id="the-caller"):
+            run = await app.run_job(
+                "probe-async", {"i": 1}, correlation_id="cid-x", tenant_id="t-1", user_id="u-1"
+            )
+            assert current_correlation_id() == "the-caller"  # nothing leaked out of the run
+    finally:
+        app.middleware = default
+    assert run.status == "SUCCESS", run.error
+    assert run.result == [["cid-x", "t-1", "u-1", run.id, True]] * 4
+    if shape in ("outer coroutine", "context inside"):
+        assert outside == ["the-caller", "the-caller"]
+    assert current_correlation_id() is None and current_run() is None
+
+
 # -- correlation through HTTP, system and tenant jobs ------------------------------------------
 
 

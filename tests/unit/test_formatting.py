@@ -11,6 +11,9 @@ from jobglass import formatting
     ("ms", "text"),
     [
         (0, "0.00s"),
+        (-3, "0.00s"),
+        (4.999, "0.00s"),
+        (5, "0.01s"),
         (2340, "2.34s"),
         (59_994, "59.99s"),
         (60_000, "1m 0s"),
@@ -20,7 +23,7 @@ from jobglass import formatting
         (90_061_000, "25h 1m 1s"),
     ],
 )
-def test_duration(ms: int, text: str) -> None:
+def test_duration(ms: float, text: str) -> None:
     assert formatting.duration(ms) == text
 
 

@@ -101,6 +101,18 @@ def cleared(*, tenant: bool = False, user: bool = False) -> Iterator[None]:
             var.reset(token)
 
 
+def bind_run(ctx: JobContext) -> None:
+    """What `run_context_middleware` binds, for good: for a context that ends with the
+    attempt (the runner's attempt task runs in one when this middleware is outermost)."""
+    if ctx.correlation_id is not None:
+        _correlation.set(ctx.correlation_id)
+    if ctx.tenant_id is not None:
+        _tenant.set(ctx.tenant_id)
+    if ctx.user_id is not None:
+        _user.set(ctx.user_id)
+    _run.set(ctx)
+
+
 async def run_context_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[Any]]) -> Any:
     """Default attempt middleware: the run's ids become the ambient context.
 

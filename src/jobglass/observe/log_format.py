@@ -387,8 +387,6 @@ class TextFormatter(logging.Formatter):
         super().__init__(_TEXT_FORMAT)
         # (whole second, its strftime text): one localtime + strftime per second
         self._second: tuple[int, str] = (-1, "")
-        # (whole millisecond, asctime): a busy worker logs several lines a millisecond
-        self._milli: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """As `logging.Formatter.formatTime`, with the seconds' text cached."""
@@ -426,24 +424,31 @@ class TextFormatter(logging.Formatter):
         """The line `format` makes of a run's record with these values, without the record
         (for a `plain()` formatter; `extra` does not show in text)."""
         whole = int(created)
-        milli = int((created - whole) * 1000)  # as LogRecord's msecs
-        known, asctime = self._milli
-        if known != whole * 1000 + milli:
-            asctime = self._asctime(created, milli + 0.0)
-            self._milli = (whole * 1000 + milli, asctime)
+        prefix = self.run_prefix(whole, int((created - whole) * 1000), level, name)
         tags = holder.formats.get(self)
-        if tags is None:  # the tags need five fields, not all of them (params redacted...)
-            ctx, fields = holder.ctx, holder.fields
-            tags = holder.formats[self] = (
-                self._tags(fields)
-                if fields is not None
-                else _tags_of(  # as `run_log_fields` has them
-                    ctx.correlation_id, ctx.job_name, ctx.run_id, ctx.attempt, ctx.tenant_id
-                )
-            )
+        if tags is None:
+            tags = self.run_tags(holder)
         if tags and "\n" not in message:
-            return f"{asctime} {level} {name}: {message} {tags}"
-        return _with_tags(f"{asctime} {level} {name}: {message}", tags)
+            return f"{prefix}{message} {tags}"
+        return with_tags(f"{prefix}{message}", tags)
+
+    def run_prefix(self, second: int, milli: int, level: str, name: str) -> str:
+        """`asctime level name: `, the start of `format`'s line of a record made at this
+        second and millisecond (for a `plain()` formatter)."""
+        return f"{self._asctime(second, milli + 0.0)} {level} {name}: "
+
+    def run_tags(self, holder: RunFields) -> str:
+        """The run's tags (`[correlation_id=... job=name#id ...]`), once per run: kept in
+        `holder.formats` for this formatter."""
+        ctx, fields = holder.ctx, holder.fields
+        tags = holder.formats[self] = (  # five fields, not all of them (params redacted...)
+            self._tags(fields)
+            if fields is not None
+            else _tags_of(  # as `run_log_fields` has them
+                ctx.correlation_id, ctx.job_name, ctx.run_id, ctx.attempt, ctx.tenant_id
+            )
+        )
+        return tags
 
     def format(self, record: logging.LogRecord) -> str:
         if (
@@ -468,7 +473,7 @@ class TextFormatter(logging.Formatter):
                 tags = holder.formats[self] = self._tags(attrs)
         else:
             tags = self._tags(attrs)
-        return _with_tags(text, tags)
+        return with_tags(text, tags)
 
     @staticmethod
     def _tags(attrs: dict[str, Any]) -> str:
@@ -501,7 +506,7 @@ def _tags_of(correlation_id: Any, job_name: Any, job_id: Any, attempt: Any, tena
     return f"[{' '.join(tags)}]" if tags else ""
 
 
-def _with_tags(text: str, tags: str) -> str:
+def with_tags(text: str, tags: str) -> str:
     if not tags:
         return text
     if "\n" not in text:

@@ -32,6 +32,7 @@ from .log_format import (
     TextFormatter,
     fields_var,
     run_log_fields,
+    with_tags,
 )
 from .log_stream import StreamHandler
 from .redact import DEFAULT_SENSITIVE_KEYS
@@ -90,20 +91,19 @@ async def logging_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
     `Job DataCleanupJob (ID: 123) completed successfully in 2.34s` or
     `Job DataCleanupJob (ID: 123) failed after 2.34s: ValueError: message`.
     """
-    token = fields_var.set(RunFields(ctx))
+    holder = RunFields(ctx)
+    token = fields_var.set(holder)
     started = time.monotonic()
     name, run_id = ctx.job_name, ctx.run_id
     try:
-        if run_log.isEnabledFor(logging.INFO):
-            _emit(_START, (name, run_id, ctx.correlation_id))
+        _emit(holder, _START, (name, run_id, ctx.correlation_id))
         try:
             result = await call_next()
         except BaseException as err:
             _log_failure(ctx, err, (time.monotonic() - started) * 1000)
             raise
-        if run_log.isEnabledFor(logging.INFO):
-            ms = (time.monotonic() - started) * 1000
-            _emit(_SUCCESS, (name, run_id, duration(ms)), ms)
+        ms = (time.monotonic() - started) * 1000
+        _emit(holder, _SUCCESS, (name, run_id, duration(ms)), ms)
         return result
     finally:
         fields_var.reset(token)
@@ -121,28 +121,59 @@ _SOURCE_FILE, _SOURCE_LINE, _SOURCE_FUNC = (
 )
 
 
-def _emit(msg: str, args: tuple[Any, ...], success_ms: float | None = None) -> None:
-    """`run_log.info(msg, *args)` without the stack walk (the caller checked `isEnabledFor`);
-    with `success_ms`, the end line's `extra=` (status, duration_ms). A real LogRecord,
-    through the logger's filters and handlers; or, when our stream handler alone would see
-    it, the very line it would write, made without the record (`_direct_plan`)."""
-    plan = _direct_plan()
+def _emit(
+    holder: RunFields, msg: str, args: tuple[Any, ...], success_ms: float | None = None
+) -> None:
+    """`run_log.info(msg, *args)` (`_START` or `_SUCCESS`) without the stack walk; with
+    `success_ms`, the end line's `extra=` (status, duration_ms). A real LogRecord, through
+    the logger's filters and handlers; or, when our stream handler alone would see it, the
+    very line it would write, made without the record (`_DirectPlan`)."""
+    plan = _plan[0]
+    if plan is None or not plan.batch or plan.handler._pending is not plan.batch:
+        # none, or not made for the batch still waiting: check again (a plan implies INFO)
+        if not run_log.isEnabledFor(logging.INFO):
+            return
+        plan = _direct_plan()
     if plan is not None:
-        holder = fields_var.get()
-        if holder is not None:
-            handler, formatter, level = plan
-            message = msg % args
-            if type(formatter) is TextFormatter:  # extras do not show in text
-                line: str | None = formatter.run_line(
-                    time.time(), level, _RUN_LOG, message, holder, None
-                )
-            else:
-                line = formatter.run_line(
-                    time.time(), level, _RUN_LOG, message, holder, _extra(success_ms)
-                )
-            if line is not None:
-                handler.emit_line(line, logging.INFO)
-                return
+        text = plan.text
+        if text is not None:  # the whole line in one step, as `format` would make it
+            tags = holder.formats.get(text)
+            if tags is None:
+                tags = text.run_tags(holder)
+            milli = time.time_ns() // 1_000_000  # `time.time()`'s int(), * 1000... cost more
+            if milli != plan.milli:  # a busy worker writes several lines a millisecond
+                plan.milli = milli
+                plan.prefix = text.run_prefix(milli // 1000, milli % 1000, plan.level, _RUN_LOG)
+            prefix = plan.prefix
+            name, run_id, last = args  # `msg % args`, inlined: a fraction of its cost
+            made = (
+                f"{prefix}Starting job {name} (ID: {run_id}) with correlation ID {last} {tags}"
+                if msg is _START
+                else f"{prefix}Job {name} (ID: {run_id}) completed successfully in {last} {tags}"
+            )
+            if not tags or "\n" in made:  # a value with a line break: as `format` places it
+                made = with_tags(f"{prefix}{msg % args}", tags)
+            line: str | None = made
+        else:
+            line = plan.formatter.run_line(
+                time.time(), plan.level, _RUN_LOG, msg % args, holder, _extra(success_ms)
+            )
+        if line is not None:
+            handler, batch = plan.handler, plan.batch
+            if batch:  # join the batch (its turn's flush is scheduled) while it waits
+                lock = handler.lock
+                assert lock is not None  # made by `Handler.__init__`
+                lock.acquire()  # (not `with`: half the cost)
+                try:
+                    if handler._pending is batch:
+                        batch.append(line + handler.terminator)
+                        if len(batch) >= 1024:
+                            handler._write_reporting()
+                        return
+                finally:
+                    lock.release()
+            handler.emit_line(line, logging.INFO)
+            return
     extra = _extra(success_ms)
     if logging.getLogRecordFactory() is logging.LogRecord:
         record = _info_record(msg, args)
@@ -167,32 +198,44 @@ _RUN_LOG = run_log.name
 _HANDLE, _CALL_HANDLERS = logging.Logger.handle, logging.Logger.callHandlers
 
 
-_Plan = tuple[StreamHandler, TextFormatter | JsonFormatter, str]
-#: The last direct plan and the batch of its handler it was made for (see `_direct_plan`).
-_plan: list[tuple[_Plan, list[str]] | None] = [None]
+class _DirectPlan:
+    """What the direct path found (`_direct_plan`): our handler, its formatter, the level's
+    name, and the handler's batch waiting when it was made (None when not batched)."""
+
+    __slots__ = ("batch", "formatter", "handler", "level", "milli", "prefix", "text")
+
+    def __init__(
+        self,
+        handler: StreamHandler,
+        formatter: TextFormatter | JsonFormatter,
+        batch: list[str] | None,
+    ) -> None:
+        self.handler, self.formatter, self.batch = handler, formatter, batch
+        self.level = logging.getLevelName(logging.INFO)
+        self.text = formatter if type(formatter) is TextFormatter else None
+        self.milli, self.prefix = -1, ""  # the text lines' start, per millisecond
 
 
-def _direct_plan() -> _Plan | None:
-    """(handler, formatter, level name) when the direct path applies, else None.
+#: The last direct plan (see `_direct_plan`).
+_plan: list[_DirectPlan | None] = [None]
+
+
+def _direct_plan() -> _DirectPlan | None:
+    """The direct path's plan when it applies, else None.
 
     Checked once per batch of a batching handler: while the lines of the batch the plan was
     made for still wait (one event-loop turn, at most `StreamHandler.SWEEP` when the loop is
-    blocked), the next start and end lines reuse it. So a logging configuration change made
-    in the middle of a loop turn reaches these lines from the next turn: the walk and the
-    handler's checks were a third of a line's cost. Without batching, checked every time.
+    blocked), the next start and end lines reuse it (`_emit` checks that). So a logging
+    configuration change made in the middle of a loop turn reaches these lines from the
+    next turn: the walk and the handler's checks were a third of a line's cost. Without
+    batching, checked every time.
     """
-    known = _plan[0]
-    if known is not None:
-        plan, batch = known
-        if batch and plan[0]._pending is batch:
-            return plan
     handler = _direct_handler()
     formatter = handler.direct() if handler is not None else None
     if handler is None or formatter is None:
         _plan[0] = None
         return None
-    made = (handler, formatter, logging.getLevelName(logging.INFO))
-    _plan[0] = (made, handler._pending) if handler.batched else None
+    made = _plan[0] = _DirectPlan(handler, formatter, handler._pending if handler.batched else None)
     return made
 
 

@@ -142,7 +142,9 @@ class JobMetrics:
                 error_type = None
         outcome = logger.outcome() if logger is not None and logger.has_outcome() else None
         name = run.job_name
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # (not `with`: half the cost, once per attempt)
+        try:
             series = self._series.get(name)
             if series is None:
                 series = self._series[name] = _JobSeries(
@@ -163,6 +165,8 @@ class JobMetrics:
                 for key, value in outcome.items():
                     if value > 0:
                         _bounded(series.outcomes, key)[0] += value
+        finally:
+            lock.release()
 
     def sample(self, name: str, **labels: str) -> float | None:
         """One sample's current value from this app's registry (None if it has none yet),
@@ -374,13 +378,17 @@ class _MetricsListener:
     """Counts each attempt into `app.metrics`; a worker calls `prepare()` when it starts, so
     the first runs do not pay for importing `prometheus_client` and making the metrics."""
 
-    __slots__ = ("app",)
+    __slots__ = ("_record", "app")
 
     def __init__(self, app: JobGlass) -> None:
         self.app = app
+        self._record: Callable[[Run, Finish, JobLogger | None], None] | None = None
 
     def __call__(self, run: Run, finish: Finish, logger: JobLogger | None) -> None:
-        self.app.metrics.record_attempt(run, finish, logger)
+        record = self._record
+        if record is None:  # the app's metrics are made once, on first use
+            record = self._record = self.app.metrics.record_attempt
+        record(run, finish, logger)
 
     def prepare(self) -> None:
         self.app.metrics  # noqa: B018 - made on first use
