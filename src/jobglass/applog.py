@@ -83,7 +83,7 @@ _now = time.time
 _json = compact_encoder(default=str)
 _UNSET: Any = object()
 
-_current: contextvars.ContextVar[AppLogger | None] = contextvars.ContextVar(
+_current: contextvars.ContextVar[AppLogger | _RunLogger | None] = contextvars.ContextVar(
     "jobglass_app_logger", default=None
 )
 
@@ -240,7 +240,8 @@ class AppLogger:
     def current(self) -> AppLogger:
         """The logger bound to the current request (or run) when inside the middleware, with
         this logger's own fields on top; otherwise this logger."""
-        bound = _current.get()
+        held = _current.get()
+        bound = held.logger() if isinstance(held, _RunLogger) else held
         if bound is None or bound._hub is not self._hub:
             return self
         if not self._fields and not self._context:
@@ -463,6 +464,32 @@ def _to_logging(levelno: int, record: AppLogRecord) -> None:
 # -- the seed's job-processor lines, for every run ------------------------------------------------
 
 
+#: The context keys of the job-processor lines (`_JobLines`).
+_JOB_KEYS = ("jobId", "jobType", "userId", "attempt", "durationMs")
+
+
+class _RunLogger:
+    """`app.log.current()` inside a run: the run's logger, made on first use (most runs never
+    ask for it; making it cost as much as one of the run's job lines)."""
+
+    __slots__ = ("_base", "_ctx", "_logger")
+
+    def __init__(self, base: AppLogger, ctx: JobContext) -> None:
+        self._base, self._ctx = base, ctx
+        self._logger: AppLogger | None = None
+
+    def logger(self) -> AppLogger:
+        logger = self._logger
+        if logger is None:
+            ctx = self._ctx
+            # its own context leads every record's context with the job lines' keys, in order
+            logger = self._logger = self._base._with(
+                {"correlation_id": ctx.correlation_id, "user_id": ctx.user_id},
+                {"jobId": str(ctx.run_id), "jobType": ctx.job_name},
+            )
+        return logger
+
+
 async def job_log_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[Any]]) -> Any:
     """Default attempt middleware: `Job started` / `Job completed` / `Job failed` (with
     jobId, jobType, userId and the error) through the app logger; inside the run,
@@ -470,15 +497,10 @@ async def job_log_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
     app = ctx.app
     if app is None:
         return await call_next()
-    job_id = str(ctx.run_id)
-    # one logger for the run's records and for `current()`: its own context leads every
-    # record's context with the same keys in the same order as `fields`
-    logger = app.log._with(
-        {"correlation_id": ctx.correlation_id, "user_id": ctx.user_id},
-        {"jobId": job_id, "jobType": ctx.job_name},
-    )
+    base = app.log
+    binding = _RunLogger(base, ctx)
     fields: dict[str, Any] = {
-        "jobId": job_id,
+        "jobId": str(ctx.run_id),
         "jobType": ctx.job_name,
         "userId": ctx.user_id,
         "attempt": ctx.attempt,
@@ -486,9 +508,27 @@ async def job_log_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
     # the seed 004 start/finish lines already reach Python logging (logging_middleware):
     # these job-processor records go to the app-log store only, not to logging twice
     quiet = logging_middleware in app.middleware
-    logger._emit(APP, "info", "Job started", fields, to_logging=not quiet)
+    hub = base._hub
+    if (
+        quiet
+        and not base._fields
+        and not base._context
+        and hub._safe_keys.issuperset(_JOB_KEYS)
+        and type(ctx.user_id) in _SCALARS
+    ):  # the usual case: the two rows made here, as `_emit` would make them
+        common = _ambient(
+            make_common({"correlation_id": ctx.correlation_id, "user_id": ctx.user_id})
+        )
+        started_json = _json(fields)
+        hub.append(
+            (APP, _now(), "info", "Job started", None, None, common, None, started_json, None)
+        )
+    else:
+        common = None
+        started_json = ""
+        binding.logger()._emit(APP, "info", "Job started", fields, to_logging=not quiet)
     started = time.monotonic()
-    token = _current.set(logger)
+    token = _current.set(binding)
     try:
         result = await call_next()
     except BaseException as err:
@@ -496,19 +536,25 @@ async def job_log_middleware(ctx: JobContext, call_next: Callable[[], Awaitable[
         failure = {**fields, "durationMs": elapsed, "errorType": type(err).__name__}
         if isinstance(err, asyncio.CancelledError | JobCancelled):
             reason = ctx.cancel_reason or str(err) or "cancelled"
-            logger._emit(
+            binding.logger()._emit(
                 APP, "warning", "Job cancelled", {**failure, "error": reason}, to_logging=not quiet
             )
         else:
             error = str(err) or type(err).__name__
-            logger._emit(
+            binding.logger()._emit(
                 APP, "error", "Job failed", {**failure, "error": error}, to_logging=not quiet
             )
         raise
     finally:
         _current.reset(token)
     elapsed = round((time.monotonic() - started) * 1000)
-    logger._emit(
-        APP, "info", "Job completed", {**fields, "durationMs": elapsed}, to_logging=not quiet
-    )
+    if common is not None:  # the started row's JSON with `durationMs` last, as `_json` makes it
+        ended_json = f'{started_json[:-1]},"durationMs":{elapsed}}}'
+        hub.append(
+            (APP, _now(), "info", "Job completed", None, None, common, None, ended_json, None)
+        )
+    else:
+        binding.logger()._emit(
+            APP, "info", "Job completed", {**fields, "durationMs": elapsed}, to_logging=not quiet
+        )
     return result
