@@ -464,7 +464,7 @@ def _to_logging(levelno: int, record: AppLogRecord) -> None:
 # -- the seed's job-processor lines, for every run ------------------------------------------------
 
 
-#: The context keys of the job-processor lines (`_JobLines`).
+#: The context keys of the job-processor lines (made directly once all are known safe).
 _JOB_KEYS = ("jobId", "jobType", "userId", "attempt", "durationMs")
 
 

@@ -141,10 +141,10 @@ def _emit(
             if tags is None:
                 tags = text.run_tags(holder)
             milli = time.time_ns() // 1_000_000  # `time.time()`'s int(), * 1000... cost more
-            if milli != plan.milli:  # a busy worker writes several lines a millisecond
-                plan.milli = milli
-                plan.prefix = text.run_prefix(milli // 1000, milli % 1000, plan.level, _RUN_LOG)
-            prefix = plan.prefix
+            known, prefix = plan.stamp  # one tuple: loops in other threads may share the plan
+            if milli != known:  # a busy worker writes several lines a millisecond
+                prefix = text.run_prefix(milli // 1000, milli % 1000, plan.level, _RUN_LOG)
+                plan.stamp = (milli, prefix)
             name, run_id, last = args  # `msg % args`, inlined: a fraction of its cost
             made = (
                 f"{prefix}Starting job {name} (ID: {run_id}) with correlation ID {last} {tags}"
@@ -202,7 +202,7 @@ class _DirectPlan:
     """What the direct path found (`_direct_plan`): our handler, its formatter, the level's
     name, and the handler's batch waiting when it was made (None when not batched)."""
 
-    __slots__ = ("batch", "formatter", "handler", "level", "milli", "prefix", "text")
+    __slots__ = ("batch", "formatter", "handler", "level", "stamp", "text")
 
     def __init__(
         self,
@@ -213,7 +213,7 @@ class _DirectPlan:
         self.handler, self.formatter, self.batch = handler, formatter, batch
         self.level = logging.getLevelName(logging.INFO)
         self.text = formatter if type(formatter) is TextFormatter else None
-        self.milli, self.prefix = -1, ""  # the text lines' start, per millisecond
+        self.stamp = (-1, "")  # (millisecond, the text lines' start for it)
 
 
 #: The last direct plan (see `_direct_plan`).
