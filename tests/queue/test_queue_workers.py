@@ -15,10 +15,12 @@ pytestmark = pytest.mark.slow
 
 
 async def test_2000_runs_across_3_workers_each_succeed_once(qenv: QueueEnv) -> None:
+    # all three up first: two fast workers can finish 2,000 no-op runs before a third starts
+    workers = [qenv.start_worker(concurrency=50) for _ in range(3)]
+    await qenv.wait_ready(*workers)
     created = await qenv.app.enqueue_many([EnqueueRequest("noop", {"n": i}) for i in range(2000)])
     ids = [c.run.id for c in created]
     assert len(set(ids)) == 2000
-    workers = [qenv.start_worker(concurrency=50) for _ in range(3)]
 
     async def all_done() -> bool:
         stats = await qenv.app.queue_stats()
