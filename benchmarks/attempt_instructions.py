@@ -111,7 +111,16 @@ def _count(argv: list[str], env: dict[str, str] | None = None) -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        return sum(_summary(path) for path in Path(folder).glob("cg.*"))
+        return _take_counts(Path(folder))
+
+
+def _take_counts(folder: Path) -> int:
+    """The instructions counted in the cachegrind files in `folder`, which are removed."""
+    total = 0
+    for path in folder.glob("cg.*"):
+        total += _summary(path)
+        path.unlink()
+    return total
 
 
 def _summary(path: Path) -> int:
@@ -176,9 +185,7 @@ def in_situ(runs: tuple[int, int]) -> dict[str, float]:
                     asyncio.run(queue.measure_end_to_end(dbs.fresh("postgres"), count, 1, stack))
                 finally:
                     dbs.drop_all()
-                totals.append(sum(_summary(path) for path in counts.glob("cg.*")))
-                for path in counts.glob("cg.*"):
-                    path.unlink()
+                totals.append(_take_counts(counts))
             per_run[stack] = (totals[1] - totals[0]) / (runs[1] - runs[0])
             _print(stack, per_run, "run, in situ")
     finally:

@@ -148,8 +148,8 @@ class Databases:
         self.tmp.rmdir()
 
 
-def span_seconds(url: str) -> tuple[int, float]:
-    """(finished runs, seconds from the first start to the last finish), as stored."""
+def _one_row(url: str, sqlite_sql: str, postgres_sql: str, args: tuple[Any, ...] = ()) -> Any:
+    """One row of a query on a benchmark database (SQLite file or PostgreSQL)."""
     if url.startswith("sqlite"):
         import sqlite3
 
@@ -157,51 +157,44 @@ def span_seconds(url: str) -> tuple[int, float]:
 
         conn = sqlite3.connect(sqlite_path(url))
         try:
-            n, first, last = conn.execute(
-                "SELECT count(*), min(started_at), max(finished_at) FROM runs"
-                " WHERE status = 'SUCCESS'"
-            ).fetchone()
+            return conn.execute(sqlite_sql, args).fetchone()
         finally:
             conn.close()
-        return int(n), float(last) - float(first)
     import psycopg
 
     with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(*), extract(epoch FROM max(finished_at) - min(started_at))::float8"
-            " FROM runs WHERE status = 'SUCCESS'"
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), float(row[1])
+        return conn.execute(postgres_sql, args).fetchone()
+
+
+def span_seconds(url: str) -> tuple[int, float]:
+    """(finished runs, seconds from the first start to the last finish), as stored."""
+    if url.startswith("sqlite"):
+        n, first, last = _one_row(
+            url,
+            "SELECT count(*), min(started_at), max(finished_at) FROM runs WHERE status = 'SUCCESS'",
+            "",
+        )
+        return int(n), float(last) - float(first)
+    n, seconds = _one_row(
+        url,
+        "",
+        "SELECT count(*), extract(epoch FROM max(finished_at) - min(started_at))::float8"
+        " FROM runs WHERE status = 'SUCCESS'",
+    )
+    return int(n), float(seconds)
 
 
 def finished_between(url: str, start: float, end: float) -> int:
     """Runs that succeeded between two wall-clock times (epoch seconds), as stored."""
-    if url.startswith("sqlite"):
-        import sqlite3
-
-        from jobglass.stores.sqlite import sqlite_path
-
-        conn = sqlite3.connect(sqlite_path(url))
-        try:
-            (n,) = conn.execute(
-                "SELECT count(*) FROM runs WHERE status = 'SUCCESS'"
-                " AND finished_at > ? AND finished_at <= ?",
-                (start, end),
-            ).fetchone()
-        finally:
-            conn.close()
-        return int(n)
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM runs WHERE status = 'SUCCESS'"
-            " AND finished_at > to_timestamp(%s) AND finished_at <= to_timestamp(%s)",
-            (start, end),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    (n,) = _one_row(
+        url,
+        "SELECT count(*) FROM runs WHERE status = 'SUCCESS'"
+        " AND finished_at > ? AND finished_at <= ?",
+        "SELECT count(*) FROM runs WHERE status = 'SUCCESS'"
+        " AND finished_at > to_timestamp(%s) AND finished_at <= to_timestamp(%s)",
+        (start, end),
+    )
+    return int(n)
 
 
 # -- worker processes ---------------------------------------------------------------------------
