@@ -19,6 +19,7 @@ from .config import Settings
 from .enqueue import (
     EnqueueRequest,
     build_new_run,
+    build_new_runs,
     check_queue,
     limits_problem,
     request_from_mapping,
@@ -29,7 +30,7 @@ from .feedback import JobLogger
 from .flusher import FeedbackFlusher
 from .jobs import NO_RETRY, BaseJob, JobDefinition, Retry
 from .models import FINISHED, LEVEL_RANK, LogLine, Run, RunStatus, Scope, Trigger
-from .observe.context import cleared, current_enqueue_context, run_context_middleware
+from .observe.context import cleared, run_context_middleware
 from .observe.logging import logging_middleware
 from .observe.metrics import AttemptListener, JobMetrics, metrics_listener
 from .observe.tracing import tracing_from_env
@@ -216,31 +217,30 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
     ) -> list[Created]:
         """Validate all, then write the whole batch in one round trip."""
         items = [r if isinstance(r, EnqueueRequest) else request_from_mapping(r) for r in requests]
-        inherited = current_enqueue_context()  # one context for the batch
-        news = [build_new_run(self.get_job(item.job_name), item, inherited) for item in items]
+        news = build_new_runs(items, self.get_job)
         store = await self._ready()
         created = await store.create_runs(news, conn=conn)
         if conn is not None:
             # the caller's transaction may still roll back: its NOTIFY, sent on commit, wakes
             # the workers and reaches every stream (this process's listeners too)
             return created
-        queues = {c.run.queue for c in created if c.created}
-        for queue in queues:
+        fresh = [(c.run_id, new) for c, new in zip(created, news, strict=True) if c.created]
+        for queue in dict.fromkeys(new.queue for _, new in fresh):
             self._wake_local(queue)
-        self.events.publish_many(
-            [
-                {
-                    "type": "run",
-                    "runId": str(c.run.id),
-                    "status": str(c.run.status),
-                    "jobName": c.run.job_name,
-                    "queue": c.run.queue,
-                    "tenantId": c.run.tenant_id,
-                }
-                for c in created
-                if c.created
-            ]
-        )
+        if self.events.subscriber_count:
+            self.events.publish_many(
+                [
+                    {
+                        "type": "run",
+                        "runId": str(run_id),
+                        "status": str(RunStatus.QUEUED),
+                        "jobName": new.job_name,
+                        "queue": new.queue,
+                        "tenantId": new.tenant_id,
+                    }
+                    for run_id, new in fresh
+                ]
+            )
         return created
 
     def enqueue_sync(

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
+import operator
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import InvalidInput
-from .ids import new_correlation_id
+from .ids import correlation_ids, new_correlation_id
 from .jobs import JobDefinition, Retry
-from .models import Scope, Trigger
+from .models import RetryPolicy, Scope, Trigger
 from .observe.context import EnqueueContext, current_enqueue_context
 from .stores.base import NewRun
 
@@ -57,11 +58,79 @@ def build_new_run(
 ) -> NewRun:
     """Check every option of one enqueue and turn it into the store's NewRun; `inherited`:
     the ambient context (`current_enqueue_context()`), read once for a whole batch."""
+    if inherited is None:
+        inherited = current_enqueue_context()
     params = definition.validate_params(req.params)
+    checked = _check_options(definition, req, inherited)
+    return _new_run(checked, params, _correlation(req.correlation_id, inherited, None))
+
+
+def build_new_runs(
+    requests: Sequence[EnqueueRequest], get_job: Callable[[str], JobDefinition]
+) -> list[NewRun]:
+    """`build_new_run` for a batch, each item refused or accepted as it would be alone.
+
+    An item whose options (all but its params and correlation id) are the very objects of the
+    item before it, as in a batch built in one loop, reuses that item's checked options: only
+    its params and correlation id are checked. Correlation ids come from one generator. Per
+    item this is about a fifth of checking everything (benchmarks/README.md, ninth session).
+    """
+    inherited = current_enqueue_context()
+    fresh = correlation_ids()
+    out: list[NewRun] = []
+    previous: tuple[Any, ...] = ()
+    checked: _Checked | None = None
+    for req in requests:
+        options = _OPTIONS(req)
+        if checked is None or not all(map(operator.is_, options, previous)):
+            definition = get_job(req.job_name)
+            params = definition.validate_params(req.params)
+            checked = _check_options(definition, req, inherited)
+            previous = options
+        else:
+            params = checked.definition.validate_params(req.params)
+        out.append(_new_run(checked, params, _correlation(req.correlation_id, inherited, fresh)))
+    return out
+
+
+#: The fields of an `EnqueueRequest` that `_check_options` checks (all but the per-item ones).
+_OPTIONS = operator.attrgetter(
+    *(f.name for f in fields(EnqueueRequest) if f.name not in ("params", "correlation_id"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """An enqueue's options once checked: what its NewRun takes besides params and ids."""
+
+    definition: JobDefinition
+    queue: str
+    priority: int
+    run_at: datetime | None
+    job_id: str | None
+    retry: RetryPolicy
+    timeout: float | None
+    trigger: str
+    scope: str
+    algorithm_version: str | None
+    tenant_id: str | None
+    user_id: str | None
+    trace_context: dict[str, str]
+    keep_completed: int | None
+    keep_failed: int | None
+
+
+def _check_options(
+    definition: JobDefinition, req: EnqueueRequest, inherited: EnqueueContext
+) -> _Checked:
     queue = req.queue if req.queue is not None else definition.queue
     check_queue(queue)
     priority = definition.priority if req.priority is None else req.priority
-    if not isinstance(priority, int) or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
+    if (
+        not isinstance(priority, int)
+        or isinstance(priority, bool)
+        or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]
+    ):
         raise InvalidInput(
             f"priority must be an integer from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]},"
             f" got {priority!r}"
@@ -80,8 +149,6 @@ def build_new_run(
     problem = limits_problem(timeout, req.keep_completed, req.keep_failed)
     if problem:
         raise InvalidInput(problem)
-    if inherited is None:
-        inherited = current_enqueue_context()
     tenant_id = req.tenant_id if req.tenant_id is not None else inherited.tenant_id
     tenant = _id_str("tenant_id", tenant_id)
     user = _id_str("user_id", req.user_id if req.user_id is not None else inherited.user_id)
@@ -91,12 +158,9 @@ def build_new_run(
     trigger = str(req.trigger)
     if trigger not in _TRIGGERS:
         raise InvalidInput(f"trigger must be one of MANUAL, API, SCHEDULE; got {trigger!r}")
-    correlation = req.correlation_id or inherited.correlation_id or new_correlation_id()
-    _text_without_nul("correlation_id", correlation)
-    return NewRun(
-        job_name=definition.name,
+    return _Checked(
+        definition=definition,
         queue=queue,
-        params=params,
         priority=priority,
         run_at=run_at,
         job_id=req.job_id,
@@ -105,13 +169,44 @@ def build_new_run(
         trigger=trigger,
         scope=str(scope),
         algorithm_version=req.algorithm_version,
-        correlation_id=str(correlation)[:128],
         tenant_id=tenant,
         user_id=user,
-        concurrency_key=definition.concurrency_key_for(params),
         trace_context=inherited.trace_context,
         keep_completed=req.keep_completed,
         keep_failed=req.keep_failed,
+    )
+
+
+def _correlation(given: Any, inherited: EnqueueContext, fresh: Iterator[str] | None) -> str:
+    """The item's own id, else the ambient one, else a new one (from `fresh` when given)."""
+    correlation = given or inherited.correlation_id
+    if not correlation:
+        return next(fresh) if fresh is not None else new_correlation_id()
+    _text_without_nul("correlation_id", correlation)
+    return str(correlation)[:128]
+
+
+def _new_run(checked: _Checked, params: dict[str, Any], correlation_id: str) -> NewRun:
+    definition = checked.definition
+    return NewRun(
+        job_name=definition.name,
+        queue=checked.queue,
+        params=params,
+        priority=checked.priority,
+        run_at=checked.run_at,
+        job_id=checked.job_id,
+        retry=checked.retry,
+        timeout=checked.timeout,
+        trigger=checked.trigger,
+        scope=checked.scope,
+        algorithm_version=checked.algorithm_version,
+        correlation_id=correlation_id,
+        tenant_id=checked.tenant_id,
+        user_id=checked.user_id,
+        concurrency_key=definition.concurrency_key_for(params),
+        trace_context=checked.trace_context,
+        keep_completed=checked.keep_completed,
+        keep_failed=checked.keep_failed,
     )
 
 

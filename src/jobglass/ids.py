@@ -11,8 +11,20 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 
 
 def new_correlation_id() -> str:
     """A fresh correlation id (time-ordered, see the module docstring)."""
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def correlation_ids(block: int = 256) -> Iterator[str]:
+    """Fresh correlation ids for a batch: one clock read and one `os.urandom` per `block`
+    ids (a tenth of the cost of `new_correlation_id` each). Ids of a block share its
+    millisecond; blocks are made as they are needed, so later blocks sort later."""
+    while True:
+        prefix = f"{time.time_ns() // 1_000_000:012x}"
+        random = os.urandom(10 * block).hex()
+        for start in range(0, 20 * block, 20):
+            yield prefix + random[start : start + 20]

@@ -8,9 +8,10 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, get_type_hints
 
 from .errors import FatalError, InvalidInput, TransientError
+from .json_codec import compact_encoder
 from .models import RetryPolicy
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["BaseJob", "FatalError", "JobDefinition", "Retry", "TransientError"]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+#: Params are JSON: no NaN or infinity (PostgreSQL's jsonb refuses them).
+_strict_json = compact_encoder(allow_nan=False)
 BACKOFFS = ("exponential", "fixed")
 
 
@@ -201,27 +204,36 @@ class JobDefinition:
             params = {}
         if not isinstance(params, Mapping):
             raise InvalidInput(f"job {self.name!r}: params must be a JSON object")
-        known = {p.name for p in self.params}
-        for key, value in params.items():
-            if not isinstance(key, str):
-                raise InvalidInput(f"job {self.name!r}: parameter names must be strings")
-            if key not in known and not self.accepts_any:
-                expected = ", ".join(sorted(known)) or "none"
-                raise InvalidInput(
-                    f"job {self.name!r}: unexpected parameter {key!r} (expected: {expected})"
-                )
+        if params:
+            known = {p.name for p in self.params}
+            for key in params:
+                if not isinstance(key, str):
+                    raise InvalidInput(f"job {self.name!r}: parameter names must be strings")
+                if key not in known and not self.accepts_any:
+                    expected = ", ".join(sorted(known)) or "none"
+                    raise InvalidInput(
+                        f"job {self.name!r}: unexpected parameter {key!r} (expected: {expected})"
+                    )
             try:
-                json.dumps(value, allow_nan=False)
-            except (TypeError, ValueError) as err:
-                raise InvalidInput(
-                    f"job {self.name!r}: parameter {key!r} is not JSON-serializable ({err})"
-                ) from None
+                _strict_json(params)  # all values at once; a refusal is then named by key
+            except (TypeError, ValueError, RecursionError):
+                self._name_unserializable(params)
         for spec in self.params:
             if spec.required and spec.name not in params:
                 raise InvalidInput(f"job {self.name!r}: missing required parameter {spec.name!r}")
             if spec.name in params:
                 _check_type(self.name, spec, params[spec.name])
         return dict(params)
+
+    def _name_unserializable(self, params: Mapping[str, Any]) -> NoReturn:
+        for key, value in params.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as err:
+                raise InvalidInput(
+                    f"job {self.name!r}: parameter {key!r} is not JSON-serializable ({err})"
+                ) from None
+        raise InvalidInput(f"job {self.name!r}: params are not JSON-serializable")
 
     def param_schema(self) -> list[dict[str, Any]]:
         return [p.schema() for p in self.params]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from qhelpers import JOBS_APP, QueueEnv
 
-from jobglass import EnqueueRequest, InvalidInput, NotFound, RunStatus
+from jobglass import EnqueueRequest, InvalidInput, NotFound, Retry, RunStatus
 
 BAD_ENQUEUES: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"job_name": "no-such-job"}, NotFound, "unknown job 'no-such-job'"),
@@ -24,6 +24,7 @@ BAD_ENQUEUES: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"priority": -5000}, InvalidInput, "priority must be an integer from -1000 to 1000"),
     ({"priority": 1.5}, InvalidInput, "priority must be an integer"),
     ({"priority": "high"}, InvalidInput, "priority must be an integer"),
+    ({"priority": True}, InvalidInput, "priority must be an integer from -1000 to 1000, got True"),
     ({"run_at": "tomorrow"}, InvalidInput, "run_at 'tomorrow' is not an ISO-8601 time"),
     ({"run_at": "2026-13-40T00:00:00Z"}, InvalidInput, "is not an ISO-8601 time"),
     ({"run_at": "2026-01-01T08:00:00"}, InvalidInput, "run_at must carry a time zone"),
@@ -63,6 +64,47 @@ async def test_bad_enqueue_is_refused_and_writes_nothing(qenv: QueueEnv) -> None
                 [EnqueueRequest("noop", {"n": 1}), EnqueueRequest(job, params, **options)]
             )
     assert await qenv.count_rows("runs") == 0
+
+
+BAD_ITEMS: list[tuple[dict[str, Any], str]] = [
+    ({"params": {"n": "seven"}}, "parameter 'n' must be integer"),
+    ({"params": {"m": 1}}, "unexpected parameter 'm'"),
+    ({"params": {"n": float("nan")}}, "parameter 'n' is not JSON-serializable"),
+    ({"params": {"n": object()}}, "parameter 'n' is not JSON-serializable"),
+    ({"correlation_id": "c\x00"}, "correlation_id must not contain NUL"),
+]
+
+
+async def test_a_bad_item_deep_in_a_uniform_batch_is_refused(qenv: QueueEnv) -> None:
+    """`enqueue_many` checks options shared by consecutive items once (the same objects, as
+    a batch made in one loop has), yet every item's params and correlation id are checked,
+    and a refused item anywhere (here the 700th of a batch that would go by COPY on
+    PostgreSQL) leaves nothing written."""
+    queue, retry, tenant = "bulk", Retry(attempts=3, delay=2.0), "tenant-7"
+
+    def item(i: int, **given: Any) -> EnqueueRequest:
+        options = {"params": {"n": i}, "queue": queue, "retry": retry, "tenant_id": tenant}
+        return EnqueueRequest("noop", **{**options, **given})
+
+    for bad, message in BAD_ITEMS:
+        batch = [item(i) for i in range(800)]
+        batch[700] = item(700, **bad)
+        with pytest.raises(InvalidInput) as caught:
+            await qenv.app.enqueue_many(batch)
+        assert message in str(caught.value), (bad, str(caught.value))
+    assert await qenv.count_rows("runs") == 0
+
+    created = await qenv.app.enqueue_many([item(i) for i in range(800)] + [item(800, queue="x")])
+    runs = [c.run for c in created]
+    assert [r.params for r in runs] == [{"n": i} for i in range(801)]
+    assert [r.queue for r in runs] == [queue] * 800 + ["x"]
+    assert {(r.tenant_id, r.max_attempts, r.retry.delay, r.scope) for r in runs} == {
+        (tenant, 3, 2.0, "tenant")
+    }
+    assert len({r.correlation_id for r in runs}) == 801
+    for run in runs[::100] + runs[-1:]:
+        assert await qenv.app.get_run(run.id) == run
+    assert await qenv.count_rows("runs") == 801
 
 
 async def test_control_of_missing_runs(qenv: QueueEnv) -> None:

@@ -86,14 +86,22 @@ def test_the_main_modules_are_scanned() -> None:
     assert {"get_run", "claim_runs", "insert_runs", "write_feedback", "finish_runs"} <= pg
 
 
-def test_copy_runs_columns_are_the_row_builders() -> None:
-    """`pg_batch.copy_run_row` builds its values in `COPY_COLUMNS` order: the statement's."""
+def test_copy_runs_columns_are_the_line_builders() -> None:
+    """`pg_batch.copy_run_lines` writes its values in `COPY_COLUMNS` order: the statement's;
+    a value that changes mid-batch is written from that run on, and text is escaped."""
     sql = queries.load("postgres")["copy_runs"]
     listed = re.search(r"COPY runs \(([^)]*)\)", sql)
     assert listed is not None
     assert tuple(c.strip() for c in listed.group(1).split(",")) == pg_batch.COPY_COLUMNS
-    row = pg_batch.copy_run_row(7, NewRun(job_name="j"), datetime.now(UTC))
-    assert len(row) == len(pg_batch.COPY_COLUMNS) and row[0] == 7
+    now = datetime.now(UTC)
+    runs = [NewRun(job_name="j"), NewRun(job_name="j", tenant_id="a\tb\\"), NewRun(job_name="j")]
+    lines = list(pg_batch.copy_run_lines([7, 8, 9], runs, now))
+    assert all(line.endswith("\n") and line.count("\n") == 1 for line in lines)
+    rows = [dict(zip(pg_batch.COPY_COLUMNS, line[:-1].split("\t"), strict=True)) for line in lines]
+    assert [r["id"] for r in rows] == ["7", "8", "9"]
+    assert [r["tenant_id"] for r in rows] == ["\\N", "a\\tb\\\\", "\\N"]
+    assert rows[0]["status"] == "QUEUED" and rows[0]["created_at"] == now.isoformat()
+    assert rows[0]["run_at"] == rows[0]["created_at"] and rows[0]["params"] == "{}"
 
 
 def test_both_backends_define_the_same_names() -> None:

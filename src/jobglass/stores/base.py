@@ -45,10 +45,48 @@ class NewRun:
     lease_seconds: float = 30.0
 
 
-@dataclass(frozen=True, slots=True)
 class Created:
-    run: Run
-    created: bool  # False: an existing live run with the same job_id was returned
+    """One item of `create_runs`: its run, and `created` False when an existing live run
+    with the same job_id was returned instead.
+
+    A big batch's runs are made on first read of `run` (`Created.later`): callers of
+    `enqueue_many` often read none or a few, and making 10,000 `Run`s cost as much client time
+    as storing them. `run_id` is known either way.
+    """
+
+    __slots__ = ("_make", "_run", "created", "run_id")
+
+    def __init__(self, run: Run, created: bool) -> None:
+        self._run: Run | None = run
+        self._make: Callable[[], Run] | None = None
+        self.run_id: int = run.id
+        self.created: bool = created
+
+    @classmethod
+    def later(cls, run_id: int, make: Callable[[], Run]) -> Created:
+        """A created run whose `Run` is made by `make` when first read."""
+        self = cls.__new__(cls)
+        self._run, self._make, self.run_id, self.created = None, make, run_id, True
+        return self
+
+    @property
+    def run(self) -> Run:
+        run = self._run
+        if run is None:
+            assert self._make is not None
+            run = self._run = self._make()
+            self._make = None
+        return run
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Created):
+            return NotImplemented
+        return (self.run, self.created) == (other.run, other.created)
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, mutable like Run
+
+    def __repr__(self) -> str:
+        return f"Created(run={self.run!r}, created={self.created!r})"
 
 
 @dataclass(slots=True)

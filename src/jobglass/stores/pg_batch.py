@@ -8,7 +8,7 @@ JSONB, so they are replaced (U+FFFD) instead of failing a whole batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -133,35 +133,86 @@ COPY_COLUMNS = (
 )
 
 
-def copy_run_row(run_id: int, n: NewRun, now: datetime) -> tuple[Any, ...]:
-    """A queued run's `COPY_COLUMNS` values: what `insert_runs` stores for it, as text COPY
-    takes it (psycopg escapes the text; the server parses each value as its column's type)."""
-    return (
-        run_id,
-        n.job_name,
-        n.queue,
-        "QUEUED",
-        n.priority,
-        now if n.run_at is None else n.run_at.astimezone(UTC),
-        dumps(n.params),
+def copy_run_lines(ids: Sequence[int], runs: Sequence[NewRun], now: datetime) -> Iterator[str]:
+    """Each queued run's `COPY_COLUMNS` as a line of COPY's text format: what `insert_runs`
+    stores for it (the server parses each value as its column's type).
+
+    The runs of a batch mostly differ in their params and correlation ids only: the text of
+    the other columns is made once per stretch of runs that share their values, and a line is
+    one f-string (a fifth of the client time of psycopg's row formatter on the values).
+    """
+    shared: tuple[Any, ...] | None = None
+    head = middle = tail = ""
+    for run_id, n in zip(ids, runs, strict=True):
+        values = (
+            n.job_name,
+            n.queue,
+            n.priority,
+            n.run_at,
+            n.retry,
+            n.timeout,
+            n.trigger,
+            n.scope,
+            n.algorithm_version,
+            n.tenant_id,
+            n.user_id,
+            n.concurrency_key,
+            n.trace_context,
+            n.schedule_name,
+            n.fire_time,
+            n.next_fire_time,
+            n.keep_completed,
+            n.keep_failed,
+        )
+        if values != shared:  # equal values have equal texts (a time as UTC, numbers checked)
+            shared = values
+            head, middle, tail = _shared_copy_text(n, now)
+        params = dumps(n.params)
+        if "\\" in params:  # JSON escapes every control character: only `\` is left to double
+            params = params.replace("\\", "\\\\")
+        correlation = _copy_text(n.correlation_id)
+        yield f"{run_id}\t{head}\t{params}\t{middle}\t{correlation}\t{tail}\n"
+
+
+def _shared_copy_text(n: NewRun, now: datetime) -> tuple[str, str, str]:
+    """The columns before params, between params and correlation_id, and after it."""
+    text = _copy_text
+    head = (n.job_name, n.queue, "QUEUED", n.priority, now if n.run_at is None else n.run_at)
+    middle = (
         n.retry.attempts,
         _retry_json(n.retry),
         _float(n.timeout),
         str(n.trigger),
         str(n.scope),
         n.algorithm_version,
-        n.correlation_id,
+    )
+    tail = (
         n.tenant_id,
         n.user_id,
         n.concurrency_key,
         dumps(n.trace_context) if n.trace_context else None,
         now,
         n.schedule_name,
-        utc(n.fire_time),
-        utc(n.next_fire_time),
+        n.fire_time,
+        n.next_fire_time,
         n.keep_completed,
         n.keep_failed,
     )
+    return "\t".join(map(text, head)), "\t".join(map(text, middle)), "\t".join(map(text, tail))
+
+
+#: COPY's text format writes these as backslash escapes (and NULL as `\N`).
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format: a time as aware UTC ISO-8601, a number as Python
+    writes it (PostgreSQL reads both), text escaped."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return (value if isinstance(value, str) else str(value)).translate(_COPY_ESCAPES)
 
 
 # -- write_feedback -------------------------------------------------------------------------
@@ -258,6 +309,11 @@ def finish_records(finishes: Sequence[Finish]) -> list[dict[str, Any]]:
 def entry(run_id: int, kind: str, first: int = 0, last: int = 0) -> str:
     """One event of a `jobglass_events` payload: run id, kind, first and last log seq."""
     return f'{{"r":{int(run_id)},"k":{json.dumps(kind)},"f":{int(first)},"t":{int(last)}}}'
+
+
+def status_entries(run_ids: Iterable[int]) -> Iterator[str]:
+    """`entry(run_id, "status")` of each run, for a big batch."""
+    return (f'{{"r":{int(run_id)},"k":"status","f":0,"t":0}}' for run_id in run_ids)
 
 
 def payloads(entries: Iterable[str]) -> list[str]:

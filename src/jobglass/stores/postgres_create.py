@@ -18,11 +18,14 @@ import re
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from functools import partial
+from itertools import islice
 from typing import TYPE_CHECKING, Any, LiteralString, cast
 
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
 
+from ..models import Run
 from . import pg_batch as pb
 from .base import Created, NewRun
 from .pg_cursor import dict_cursor
@@ -36,6 +39,8 @@ INSERT_CHUNK = 1000
 #: A `create_runs` batch of at least this many queued runs without job_ids goes by COPY
 #: (`_copy_runs`); below, its four round trips cost more than COPY saves.
 COPY_MIN = 500
+#: Lines per `write` of a COPY batch (~250 kB of text for runs with small params).
+COPY_CHUNK = 1000
 #: An array parameter of `insert_runs` (`%(name)b::type[]`), for its one-run variant.
 _ARRAY_PARAM = re.compile(r"(%\(\w+\)b)::(\w+)\[\]")
 
@@ -102,10 +107,10 @@ class PostgresRunCreationMixin:
         """A big batch of queued runs without job_ids, by COPY, in the caller's transaction.
 
         Nothing can conflict, so nothing needs to come back but ids: the batch reserves them
-        (and reads the transaction's `now()`) first, COPY streams the rows while the client
-        encodes the next ones (psycopg's C row formatter) and makes the `Run`s, then the
-        wake-ups and announcements `insert_runs` would have sent. No typed arrays to encode,
-        no returned rows to decode: measured in benchmarks/README.md (sixth session).
+        (and reads the transaction's `now()`) first, then COPY takes the rows in chunks (the
+        server stores one while the client writes the next), then the wake-ups and
+        announcements `insert_runs` would have sent. Each `Run` is made when first read
+        (`Created.later`). Measured in benchmarks/README.md (sixth and ninth sessions).
         """
         cur = dict_cursor(conn)
         await cur.execute(self.q["reserve_run_ids"], {"count": len(runs)})
@@ -113,28 +118,21 @@ class PostgresRunCreationMixin:
         assert reserved is not None
         now: datetime = reserved["now"].astimezone(UTC)
         ids: list[int] = sorted(reserved["ids"])
-        out = []
+        lines = pb.copy_run_lines(ids, runs, now)
         async with cur.copy(self.q["copy_runs"]) as copy:
-            for run_id, new in zip(ids, runs, strict=True):
-                await copy.write_row(pb.copy_run_row(run_id, new, now))
-                # made while the server stores the rows sent so far
-                row = {
-                    "id": run_id,
-                    "status": "QUEUED",
-                    "run_at": now if new.run_at is None else new.run_at,
-                    "created_at": now,
-                    "started_at": None,
-                    "lease_expires_at": None,
-                }
-                out.append(Created(created_run(new, row), True))
+            while chunk := "".join(islice(lines, COPY_CHUNK)):
+                await copy.write(chunk.encode())
         await cur.execute(
             self.q["announce_runs"],
             {
                 "queues": list(dict.fromkeys(n.queue for n in runs)),
-                "payloads": pb.payloads(pb.entry(run_id, "status") for run_id in ids),
+                "payloads": pb.payloads(pb.status_entries(ids)),
             },
         )
-        return out
+        return [
+            Created.later(run_id, partial(_queued_run, new, run_id, now))
+            for run_id, new in zip(ids, runs, strict=True)
+        ]
 
     async def _create(self, conn: AsyncConnection[Any], runs: Sequence[NewRun]) -> list[Created]:
         out: list[Created | None] = [None] * len(runs)
@@ -219,3 +217,16 @@ class PostgresRunCreationMixin:
                 conflicted.append(i)
         assert pos == len(rows), "inserted rows not matched to inputs"
         return conflicted
+
+
+def _queued_run(new: NewRun, run_id: int, now: datetime) -> Run:
+    """The `Run` that `_copy_runs` stored for `new`."""
+    row = {
+        "id": run_id,
+        "status": "QUEUED",
+        "run_at": now if new.run_at is None else new.run_at,
+        "created_at": now,
+        "started_at": None,
+        "lease_expires_at": None,
+    }
+    return created_run(new, row)

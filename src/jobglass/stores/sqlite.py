@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import SchemaTooNew
-from ..models import LogLine, Run, RunStatus
+from ..models import LogLine, RetryPolicy, Run
 from . import queries
 from .base import (
     ClaimParams,
@@ -34,6 +35,7 @@ from .sqlite_attempts import (
     json_text,
 )
 from .sqlite_changes import SQLiteChangesMixin
+from .sqlite_nulls import insert_filled
 from .sqlite_schedules import SQLiteScheduleMixin
 from .sqlite_workers import SQLiteWorkerMixin
 
@@ -41,17 +43,94 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 
 
-def _stored_run(new: NewRun, run_id: int, args: dict[str, Any], now: float) -> Run:
-    """The Run an insert stored, from its input: no read-back."""
+#: The columns `insert_run` fills, in the order of `_run_values`.
+RUN_COLUMNS = (
+    "job_name",
+    "queue",
+    "status",
+    "priority",
+    "run_at",
+    "job_id",
+    "params",
+    "attempt",
+    "max_attempts",
+    "retry",
+    "timeout",
+    "trigger",
+    "scope",
+    "algorithm_version",
+    "correlation_id",
+    "tenant_id",
+    "user_id",
+    "concurrency_key",
+    "trace_context",
+    "created_at",
+    "started_at",
+    "lease_expires_at",
+    "worker_id",
+    "schedule_name",
+    "fire_time",
+    "next_fire_time",
+    "keep_completed",
+    "keep_failed",
+)
+_STATUS, _RUN_AT, _STARTED_AT, _LEASE_EXPIRES_AT = map(
+    RUN_COLUMNS.index, ("status", "run_at", "started_at", "lease_expires_at")
+)
+
+
+def _run_values(new: NewRun, now: float) -> tuple[Any, ...]:
+    """What `insert_run` stores for `new`, in `RUN_COLUMNS` order: text as exact `str` (an
+    enum member is bound through sqlite3's adapter protocol, ten times slower)."""
+    running = new.start_running
+    return (
+        new.job_name,
+        new.queue,
+        "RUNNING" if running else "QUEUED",
+        new.priority,
+        epoch_of(new.run_at) or now,
+        new.job_id,
+        json_text(new.params),
+        1 if running else 0,
+        new.retry.attempts,
+        _retry_text(new.retry),
+        new.timeout,
+        str(new.trigger),
+        str(new.scope),
+        new.algorithm_version,
+        new.correlation_id,
+        new.tenant_id,
+        new.user_id,
+        new.concurrency_key,
+        json_text(new.trace_context or None),
+        now,
+        now if running else None,
+        now + new.lease_seconds if running else None,
+        new.worker_id if running else None,
+        new.schedule_name,
+        epoch_of(new.fire_time),
+        epoch_of(new.next_fire_time),
+        new.keep_completed,
+        new.keep_failed,
+    )
+
+
+@lru_cache(maxsize=256)
+def _retry_text(policy: RetryPolicy) -> str | None:
+    return json_text(policy.to_json())
+
+
+def _stored_run(new: NewRun, run_id: int, values: Sequence[Any], now: float) -> Run:
+    """The Run an insert of `_run_values` stored, from its input: no read-back."""
     return created_run(
         new,
         {
             "id": run_id,
-            "status": args["status"],
-            "run_at": epoch_to_dt(args["run_at"]),
+            "status": values[_STATUS],
+            "run_at": epoch_to_dt(values[_RUN_AT]),
             "created_at": epoch_to_dt(now),
-            "started_at": epoch_to_dt(args["started_at"]),
-            "lease_expires_at": epoch_to_dt(args["lease_expires_at"]),
+            "started_at": epoch_to_dt(values[_STARTED_AT]),
+            "lease_expires_at": epoch_to_dt(values[_LEASE_EXPIRES_AT]),
         },
     )
 
@@ -202,78 +281,46 @@ class SQLiteStore(
 
     # -- runs -------------------------------------------------------------------------------
 
-    def _run_args(self, new: NewRun, now: float) -> dict[str, Any]:
-        running = new.start_running
-        return {
-            "job_name": new.job_name,
-            "queue": new.queue,
-            "status": RunStatus.RUNNING if running else RunStatus.QUEUED,
-            "priority": new.priority,
-            "run_at": epoch_of(new.run_at) or now,
-            "job_id": new.job_id,
-            "params": json_text(new.params),
-            "attempt": 1 if running else 0,
-            "max_attempts": new.retry.attempts,
-            "retry": json_text(new.retry.to_json()),
-            "timeout": new.timeout,
-            "trigger": new.trigger,
-            "scope": new.scope,
-            "algorithm_version": new.algorithm_version,
-            "correlation_id": new.correlation_id,
-            "tenant_id": new.tenant_id,
-            "user_id": new.user_id,
-            "concurrency_key": new.concurrency_key,
-            "trace_context": json_text(new.trace_context or None),
-            "created_at": now,
-            "started_at": now if running else None,
-            "lease_expires_at": now + new.lease_seconds if running else None,
-            "worker_id": new.worker_id if running else None,
-            "schedule_name": new.schedule_name,
-            "fire_time": epoch_of(new.fire_time),
-            "next_fire_time": epoch_of(new.next_fire_time),
-            "keep_completed": new.keep_completed,
-            "keep_failed": new.keep_failed,
-        }
-
     def _insert_run(self, c: sqlite3.Connection, new: NewRun, now: float) -> Run | None:
         """Insert one run (None: a live run holds its job_id) and announce it to followers."""
-        args = self._run_args(new, now)
-        row = c.execute(self.q["insert_run"], args).fetchone()
+        values = _run_values(new, now)
+        row = c.execute(self.q["insert_run"], dict(zip(RUN_COLUMNS, values, strict=True)))
+        row = row.fetchone()
         if row is None:
             return None
         c.execute(self.q["insert_event"], _created_event(int(row[0]), now))
-        return _stored_run(new, int(row[0]), args, now)
+        return _stored_run(new, int(row[0]), values, now)
 
     async def create_runs(self, runs: Sequence[NewRun], *, conn: Any = None) -> list[Created]:
         if conn is not None:
             raise TypeError("joining the caller's transaction is supported on PostgreSQL only")
         now = time.time()
-        insert, existing = self.q["insert_run"], self.q["live_run_by_job_id"]
+        existing = self.q["live_run_by_job_id"]
         event = self.q["insert_event"]
 
         def write(c: sqlite3.Connection) -> list[Created]:
             out: list[Created] = []
-            plain: list[tuple[NewRun, dict[str, Any]]] = []
+            plain: list[tuple[NewRun, tuple[Any, ...]]] = []
 
             def insert_plain() -> None:
-                # no job_id, so no conflict is possible: one executemany; inside this write
-                # transaction AUTOINCREMENT ids are consecutive, ending at last_insert_rowid()
+                # no job_id, so no conflict is possible: NULLs left unbound (sqlite_nulls);
+                # inside this write transaction AUTOINCREMENT ids are consecutive, ending at
+                # last_insert_rowid()
                 if not plain:
                     return
-                rows = [args for _, args in plain]
-                c.executemany(insert.replace("RETURNING id", ""), rows)
+                insert_filled(c, "runs", RUN_COLUMNS, [values for _, values in plain])
                 last = int(c.execute("SELECT last_insert_rowid()").fetchone()[0])
                 first = last - len(plain) + 1
                 out.extend(
-                    Created(_stored_run(new, first + i, args, now), True)
-                    for i, (new, args) in enumerate(plain)
+                    Created.later(first + i, partial(_stored_run, new, first + i, values, now))
+                    for i, (new, values) in enumerate(plain)
                 )
                 c.executemany(event, [_created_event(first + i, now) for i in range(len(plain))])
                 plain.clear()
 
             for new in runs:
                 if new.job_id is None:
-                    plain.append((new, self._run_args(new, now)))
+                    plain.append((new, _run_values(new, now)))
                     continue
                 insert_plain()
                 run = self._insert_run(c, new, now)
