@@ -16,7 +16,9 @@ For each backend it prints:
   - `app.enqueue_many` rows/s (batches of 10,000);
   - end-to-end no-op runs/s with 1 and 2 `jobglass worker` processes (concurrency 100, claim
     batch 100): runs are queued first, due a few seconds later, and the rate is the number of
-    runs over the time from the first run's start to the last run's finish, as stored;
+    runs over the time from the first run's start to the last run's finish, as stored; with
+    the CPU a run of the workers and, when the server runs on this machine, of PostgreSQL
+    (every `postgres` process, from /proc) over the same time;
   - start latency (enqueue -> handler start) p50/p99 with one idle worker: the job writes its
     wall-clock start time to a file; samples are spaced so the worker is idle each time.
 
@@ -299,11 +301,38 @@ def cpu_seconds(procs: list[Any]) -> float | None:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_seconds(url: str) -> float | None:
+    """CPU every `postgres` process of this machine has used so far, exited backends included
+    (their parent's cutime/cstime), when `url` is a PostgreSQL server on this machine; or None.
+    The whole server is counted: on a quiet machine that is the benchmark's load."""
+    if not url.startswith("postgresql") or urlsplit(url).hostname not in (
+        None,
+        "",
+        "127.0.0.1",
+        "localhost",
+        "::1",
+    ):
+        return None
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK") if total else None
+
+
 async def measure_end_to_end(
     url: str, runs: int, workers: int, stack: str = "defaults"
-) -> tuple[float, float | None]:
+) -> tuple[float, float | None, float | None]:
     """(runs/s, the workers' CPU microseconds per run from the runs' due time to the last
-    end, or None off Linux). CPU per run is steadier than the rate on a shared machine."""
+    end, or None off Linux, and the PostgreSQL server's over the same time, or None when it
+    is not on this machine). CPU per run is steadier than the rate on a shared machine."""
     from jobglass import EnqueueRequest
 
     app = make_app(url)
@@ -317,7 +346,7 @@ async def measure_end_to_end(
         try:
             wait_ready(procs)
             await asyncio.sleep(max(0.0, due - 0.1 - time.monotonic()))  # idle until due
-            cpu_before = cpu_seconds(procs)
+            cpu_before, server_before = cpu_seconds(procs), server_cpu_seconds(url)
             deadline = time.monotonic() + LEAD + 600
             while True:
                 stats = (await app.queue_stats()).get("default", {})
@@ -328,16 +357,22 @@ async def measure_end_to_end(
                 # queue_stats costs 7-11 ms with 15,000 runs: every 0.1 s it took a tenth of
                 # a core from the workers; the rate comes from stored times, not from here
                 await asyncio.sleep(0.5)
-            cpu_after = cpu_seconds(procs)
+            cpu_after, server_after = cpu_seconds(procs), server_cpu_seconds(url)
         finally:
             stop_workers(procs)
     done, seconds = span_seconds(url)
     if done != runs:
         raise RuntimeError(f"{runs - done} runs did not succeed")
-    cpu = None
-    if cpu_before is not None and cpu_after is not None:
-        cpu = (cpu_after - cpu_before) / runs * 1e6
-    return runs / seconds, cpu
+    return (
+        runs / seconds,
+        _per_run(cpu_before, cpu_after, runs),
+        _per_run(server_before, server_after, runs),
+    )
+
+
+def _per_run(before: float | None, after: float | None, runs: int) -> float | None:
+    """Microseconds a run of the CPU seconds used between two readings, if both were read."""
+    return None if before is None or after is None else (after - before) / runs * 1e6
 
 
 async def measure_side_by_side(
@@ -617,10 +652,15 @@ async def run_backend(backend: str, dbs: Databases, args: argparse.Namespace) ->
         "(target >= 100,000)" if backend == "postgres" else "",
     )
     for workers in (1, 2):
-        rate, _ = await measure_end_to_end(dbs.fresh(backend), args.runs, workers)
+        rate, cpu, server = await measure_end_to_end(dbs.fresh(backend), args.runs, workers)
         res[f"e2e_{workers}"] = rate
         target = "(target >= 8,000)" if backend == "postgres" else "(target >= 5,000)"
         _line(f"end to end, {workers} worker process(es)", rate, "runs/s", target)
+        if cpu is not None:
+            _line("  CPU a run: the workers", cpu, "us")
+        if server is not None:
+            res[f"e2e_{workers}_server_cpu_us"] = server
+            _line("  CPU a run: the PostgreSQL server", server, "us")
     lat = await measure_latency(dbs.fresh(backend), args.samples, args.spacing)
     res["latency"] = lat
     _line(
@@ -674,7 +714,7 @@ async def observability_cost(
         cpus: dict[str, list[float]] = {stack: [] for stack in STACKS}
         for _ in range(rounds):
             for stack in STACKS:
-                rate, cpu = await measure_end_to_end(dbs.fresh(backend), runs, workers, stack)
+                rate, cpu, _ = await measure_end_to_end(dbs.fresh(backend), runs, workers, stack)
                 rates[stack].append(rate)
                 if cpu is not None:
                     cpus[stack].append(cpu)

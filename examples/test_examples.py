@@ -53,3 +53,11 @@ def test_embedded_worker_logs_json_lines_with_run_fields() -> None:
     assert "k-123" not in out.getvalue()  # api_key is a sensitive key: redacted
     ends = [x for x in lines if "completed successfully" in x["message"]]
     assert len(ends) == 3 and all(x["status"] == "success" for x in ends)
+
+
+def test_bulk_enqueue_returns_ids_and_dedupes() -> None:
+    from .bulk_enqueue import main
+
+    new_ids, known = main(count=1_200)
+    assert known == 1 and len(new_ids) == 1_199 == len(set(new_ids))
+    assert new_ids == sorted(new_ids)

@@ -147,7 +147,10 @@ RETURNING runs.*;
 -- of the accepted ones, and their events (a NOTIFY per 80 runs: payloads stay below 8000
 -- bytes). Batches are merged per (run, attempt) by the caller, so each run matches once.
 -- Rows are locked in id order first (`locked`), as finish_runs and renew_leases do: a worker's
--- flusher, finisher and heartbeat touch the same runs at once and must not deadlock.
+-- flusher, finisher and heartbeat touch the same runs at once and must not deadlock. They are
+-- found by primary key (`= ANY(ARRAY(...))`): with `IN (SELECT ...)` the planner scanned every
+-- RUNNING run and joined, a cost that grew with the runs other workers hold (5,000 running
+-- elsewhere: 96 instead of 64 us of server CPU a finished run).
 WITH b AS (
     SELECT * FROM jsonb_to_recordset(%(batches)s) AS x(
         run_id BIGINT, attempt INTEGER, stage TEXT, progress_current BIGINT,
@@ -156,7 +159,7 @@ WITH b AS (
     )
 ), locked AS (
     SELECT id FROM runs
-    WHERE id IN (SELECT run_id FROM b) AND status = 'RUNNING'
+    WHERE id = ANY(ARRAY(SELECT run_id FROM b)) AND status = 'RUNNING'
     ORDER BY id
     FOR UPDATE
 ), upd AS (
@@ -212,7 +215,7 @@ WITH f AS (
     )
 ), locked AS (
     SELECT id FROM runs
-    WHERE id IN (SELECT run_id FROM f) AND status = 'RUNNING'
+    WHERE id = ANY(ARRAY(SELECT run_id FROM f)) AND status = 'RUNNING'
     ORDER BY id
     FOR UPDATE
 ), done AS (
