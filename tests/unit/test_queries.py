@@ -104,6 +104,26 @@ def test_copy_runs_columns_are_the_line_builders() -> None:
     assert rows[0]["run_at"] == rows[0]["created_at"] and rows[0]["params"] == "{}"
 
 
+def test_sqlite_insert_run_columns_are_the_value_builders() -> None:
+    """SQLite's `insert_run` names `NEW_RUN_COLUMNS` in order: its batch inserts build the
+    same statement from that tuple, and `_run_values` fills it positionally."""
+    from jobglass.stores import sqlite
+    from jobglass.stores.base import NEW_RUN_COLUMNS
+
+    sql = queries.load("sqlite")["insert_run"]
+    listed = re.search(r"INSERT INTO runs \(([^)]*)\)", sql)
+    assert listed is not None
+    assert tuple(c.strip() for c in listed.group(1).split(",")) == NEW_RUN_COLUMNS
+    values = sqlite._run_values(NewRun(job_name="j", start_running=True, worker_id="w"), 5.0)
+    row = dict(zip(NEW_RUN_COLUMNS, values, strict=True))
+    assert (row["status"], row["attempt"], row["started_at"], row["worker_id"]) == (
+        "RUNNING",
+        1,
+        5.0,
+        "w",
+    )
+
+
 def test_both_backends_define_the_same_names() -> None:
     sqlite, postgres = set(queries.load("sqlite")), set(queries.load("postgres"))
     assert sorted(sqlite - postgres - set(SQLITE_ONLY)) == [], "document or add to PostgreSQL"

@@ -45,6 +45,40 @@ class NewRun:
     lease_seconds: float = 30.0
 
 
+#: The `runs` columns a new run's insert fills, both backends (the others keep their
+#: defaults): SQLite's `insert_run` and batch inserts, PostgreSQL's `COPY` (`COPY_COLUMNS`).
+NEW_RUN_COLUMNS = (
+    "job_name",
+    "queue",
+    "status",
+    "priority",
+    "run_at",
+    "job_id",
+    "params",
+    "attempt",
+    "max_attempts",
+    "retry",
+    "timeout",
+    "trigger",
+    "scope",
+    "algorithm_version",
+    "correlation_id",
+    "tenant_id",
+    "user_id",
+    "concurrency_key",
+    "trace_context",
+    "created_at",
+    "started_at",
+    "lease_expires_at",
+    "worker_id",
+    "schedule_name",
+    "fire_time",
+    "next_fire_time",
+    "keep_completed",
+    "keep_failed",
+)
+
+
 class Created:
     """One item of `create_runs`: its run, and `created` False when an existing live run
     with the same job_id was returned instead.

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..json_codec import compact
 from ..models import RetryPolicy, RunStatus
-from .base import Feedback, Finish, NewRun
+from .base import NEW_RUN_COLUMNS, Feedback, Finish, NewRun
 
 #: NOTIFY payloads must stay below 8000 bytes; keep a margin.
 PAYLOAD_LIMIT = 7900
@@ -103,33 +103,15 @@ def run_columns(runs: Sequence[NewRun]) -> dict[str, list[Any]]:
     }
 
 
-#: The columns of `copy_runs` (sql/postgres.sql) that `copy_run_row` fills, in order (the
+#: The columns of `copy_runs` (sql/postgres.sql) that `copy_run_lines` fills, in order (the
 #: others keep their defaults: no job_id, attempt 0, not started).
 COPY_COLUMNS = (
     "id",
-    "job_name",
-    "queue",
-    "status",
-    "priority",
-    "run_at",
-    "params",
-    "max_attempts",
-    "retry",
-    "timeout",
-    "trigger",
-    "scope",
-    "algorithm_version",
-    "correlation_id",
-    "tenant_id",
-    "user_id",
-    "concurrency_key",
-    "trace_context",
-    "created_at",
-    "schedule_name",
-    "fire_time",
-    "next_fire_time",
-    "keep_completed",
-    "keep_failed",
+    *(
+        c
+        for c in NEW_RUN_COLUMNS
+        if c not in ("job_id", "attempt", "started_at", "lease_expires_at", "worker_id")
+    ),
 )
 
 

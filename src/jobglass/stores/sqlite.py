@@ -17,6 +17,7 @@ from ..errors import SchemaTooNew
 from ..models import LogLine, RetryPolicy, Run
 from . import queries
 from .base import (
+    NEW_RUN_COLUMNS,
     ClaimParams,
     Created,
     NewRun,
@@ -44,36 +45,7 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 #: The columns `insert_run` fills, in the order of `_run_values`.
-RUN_COLUMNS = (
-    "job_name",
-    "queue",
-    "status",
-    "priority",
-    "run_at",
-    "job_id",
-    "params",
-    "attempt",
-    "max_attempts",
-    "retry",
-    "timeout",
-    "trigger",
-    "scope",
-    "algorithm_version",
-    "correlation_id",
-    "tenant_id",
-    "user_id",
-    "concurrency_key",
-    "trace_context",
-    "created_at",
-    "started_at",
-    "lease_expires_at",
-    "worker_id",
-    "schedule_name",
-    "fire_time",
-    "next_fire_time",
-    "keep_completed",
-    "keep_failed",
-)
+RUN_COLUMNS = NEW_RUN_COLUMNS
 _STATUS, _RUN_AT, _STARTED_AT, _LEASE_EXPIRES_AT = map(
     RUN_COLUMNS.index, ("status", "run_at", "started_at", "lease_expires_at")
 )
