@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Any
 
@@ -87,3 +88,54 @@ def test_a_params_cycle_is_refused_by_name() -> None:
     cycle.append(cycle)
     with pytest.raises(InvalidInput, match="parameter 'n' is not JSON-serializable"):
         JOB.validate_params({"n": cycle})
+
+
+def test_random_batches_match_items_checked_alone() -> None:
+    """Batches drawn from a few shared option objects (some of them refused) and per-item
+    params: the batch refuses with the first refused item's error, else gives each item's
+    run as `build_new_run` alone would (correlation ids aside)."""
+    rng = random.Random(20261123)
+    retries = [Retry(attempts=3), Retry(attempts=1, backoff="fixed")]
+    option_pool: list[dict[str, Any]] = [
+        {},
+        {"queue": "a", "retry": retries[0]},
+        {"queue": "a", "retry": Retry(attempts=3)},  # equal to the one before, not the same
+        {"queue": "b", "priority": 7, "tenant_id": 3},
+        {"delay": 5.0, "keep_completed": 10},
+        {"queue": "bad queue"},  # refused
+        {"priority": True},  # refused
+        {"timeout": 2.5, "user_id": "u", "scope": "user"},
+    ]
+    params_pool: list[Any] = [None, {"n": 1}, {"n": 2}, {"n": "x"}, {"n": float("nan")}]
+    outcomes = {"refused": 0, "accepted": 0}
+    for _ in range(300):
+        items = []
+        for _ in range(rng.randint(1, 12)):
+            options = rng.choice(option_pool)
+            healthy = rng.random() < 0.9  # mostly healthy params, so many batches pass
+            params = rng.choice(params_pool[:3] if healthy else params_pool)
+            items.append(EnqueueRequest("count", params, **options))
+        alone: list[Any] = []
+        for item in items:
+            try:
+                alone.append(build_new_run(JOB, item))
+            except InvalidInput as err:
+                alone.append(err)
+                break
+        refused = [x for x in alone if isinstance(x, InvalidInput)]
+        if refused:
+            with pytest.raises(InvalidInput) as caught:
+                build_new_runs(items, lambda name: JOB)
+            assert str(caught.value) == str(refused[0])
+            outcomes["refused"] += 1
+            continue
+        batch = build_new_runs(items, lambda name: JOB)
+        for new, single in zip(batch, alone, strict=True):
+            new.correlation_id = single.correlation_id = "c"
+            if single.run_at is not None:  # a delay counts from the moment of checking
+                assert new.run_at is not None
+                assert abs((new.run_at - single.run_at).total_seconds()) < 1
+                new.run_at = single.run_at
+            assert new == single
+        outcomes["accepted"] += 1
+    assert min(outcomes.values()) > 50, outcomes
