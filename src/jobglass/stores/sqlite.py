@@ -42,6 +42,9 @@ from .sqlite_workers import SQLiteWorkerMixin
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
+#: While another process holds the write lock, the writer tries again after this many
+#: seconds, doubling up to `BEGIN_PAUSE_MAX` (see `_begin_immediate`).
+BEGIN_PAUSE_MIN, BEGIN_PAUSE_MAX = 0.00005, 0.001
 
 
 #: The columns `insert_run` fills, in the order of `_run_values`.
@@ -111,6 +114,24 @@ def _created_event(run_id: int, now: float) -> dict[str, Any]:
     return {"run_id": run_id, "kind": "status", "log_from": 0, "log_to": 0, "now": now}
 
 
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, tried again every 0.05-1 ms while another process writes, for up to
+    `BUSY_TIMEOUT_MS`. SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms... between
+    tries: two workers on one file lost a third of their throughput waiting in it
+    (benchmarks/README.md, ninth session)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = BEGIN_PAUSE_MIN
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, BEGIN_PAUSE_MAX)
+
+
 def sqlite_path(url: str) -> str:
     """`sqlite:///rel.db`, `sqlite:////abs.db` or a bare path."""
     if url.startswith("sqlite:///"):
@@ -164,13 +185,20 @@ class SQLiteStore(
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
+    def _connect_writer(self) -> sqlite3.Connection:
+        """The writer waits for the write lock in `_begin_immediate`, not in SQLite's busy
+        handler; inside a transaction begun IMMEDIATE, WAL mode takes no other lock."""
+        conn = self._connect()
+        conn.execute("PRAGMA busy_timeout = 0")
+        return conn
+
     async def open(self) -> None:
         if self._wconn is not None:
             return
         if self.path not in ("", ":memory:"):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
-        self._wconn = await loop.run_in_executor(self._writer, self._connect)
+        self._wconn = await loop.run_in_executor(self._writer, self._connect_writer)
         self._rconn = await loop.run_in_executor(self._reader, self._connect)
 
     async def close(self) -> None:
@@ -192,7 +220,7 @@ class SQLiteStore(
         def tx() -> T:
             conn = self._wconn
             assert conn is not None
-            conn.execute("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
             try:
                 out = fn(conn)
             except BaseException:
