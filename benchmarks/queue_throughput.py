@@ -305,13 +305,9 @@ def server_cpu_seconds(url: str) -> float | None:
     """CPU every `postgres` process of this machine has used so far, exited backends included
     (their parent's cutime/cstime), when `url` is a PostgreSQL server on this machine; or None.
     The whole server is counted: on a quiet machine that is the benchmark's load."""
-    if not url.startswith("postgresql") or urlsplit(url).hostname not in (
-        None,
-        "",
-        "127.0.0.1",
-        "localhost",
-        "::1",
-    ):
+    parts = urlsplit(url)
+    local = parts.hostname in (None, "", "127.0.0.1", "localhost", "::1")
+    if parts.scheme not in ("postgresql", "postgres") or not local:
         return None
     total = 0
     for entry in Path("/proc").iterdir():
@@ -657,6 +653,7 @@ async def run_backend(backend: str, dbs: Databases, args: argparse.Namespace) ->
         target = "(target >= 8,000)" if backend == "postgres" else "(target >= 5,000)"
         _line(f"end to end, {workers} worker process(es)", rate, "runs/s", target)
         if cpu is not None:
+            res[f"e2e_{workers}_cpu_us"] = cpu
             _line("  CPU a run: the workers", cpu, "us")
         if server is not None:
             res[f"e2e_{workers}_server_cpu_us"] = server
