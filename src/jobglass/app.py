@@ -22,6 +22,7 @@ from .enqueue import (
     build_new_runs,
     check_queue,
     limits_problem,
+    priority_problem,
     request_from_mapping,
 )
 from .errors import Conflict, InvalidInput, NotFound
@@ -109,6 +110,8 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
         check_queue(options.get("queue", "default"))
         get = options.get
         problem = limits_problem(get("timeout"), get("keep_completed"), get("keep_failed"))
+        if problem is None and (bad := priority_problem(get("priority", 0))):
+            problem = f"priority {bad}"
         if problem:
             raise InvalidInput(f"job {name!r}: {problem}")
         definition = JobDefinition.build(name, target, app=self, **options)

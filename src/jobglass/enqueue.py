@@ -126,15 +126,9 @@ def _check_options(
     queue = req.queue if req.queue is not None else definition.queue
     check_queue(queue)
     priority = definition.priority if req.priority is None else req.priority
-    if (
-        not isinstance(priority, int)
-        or isinstance(priority, bool)
-        or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]
-    ):
-        raise InvalidInput(
-            f"priority must be an integer from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]},"
-            f" got {priority!r}"
-        )
+    problem = priority_problem(priority)
+    if problem:
+        raise InvalidInput(f"priority {problem}")
     run_at = _run_at(req.delay, req.run_at)
     if req.job_id is not None and (
         not isinstance(req.job_id, str) or not 0 < len(req.job_id) <= 255
@@ -175,6 +169,14 @@ def _check_options(
         keep_completed=req.keep_completed,
         keep_failed=req.keep_failed,
     )
+
+
+def priority_problem(value: Any) -> str | None:
+    """Why a priority is refused, or None: a whole number from -1000 to 1000 (not a bool)."""
+    low, high = PRIORITY_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return f"must be an integer from {low} to {high}, got {value!r}"
+    return None
 
 
 def _correlation(given: Any, inherited: EnqueueContext, fresh: Iterator[str] | None) -> str:

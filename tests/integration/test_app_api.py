@@ -90,4 +90,8 @@ def test_registry_refuses_bad_definitions(tmp_path: Path) -> None:
         app.job(name="k", keep_completed=-1)(lambda ctx: None)
     with pytest.raises(InvalidInput, match="job 'f': keep_failed must be a whole number"):
         app.job(name="f", keep_failed=2.5)(lambda ctx: None)
-    assert not {"t", "k", "f"} & set(app.jobs)
+    with pytest.raises(InvalidInput, match="job 'p': priority must be an integer from -1000"):
+        app.job(name="p", priority=5000)(lambda ctx: None)
+    with pytest.raises(InvalidInput, match=r"job 'b': priority must be an integer .* got True"):
+        app.job(name="b", priority=True)(lambda ctx: None)
+    assert not {"t", "k", "f", "p", "b"} & set(app.jobs)
