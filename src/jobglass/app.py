@@ -20,16 +20,14 @@ from .enqueue import (
     EnqueueRequest,
     build_new_run,
     build_new_runs,
-    check_queue,
-    limits_problem,
-    priority_problem,
+    check_job_defaults,
     request_from_mapping,
 )
 from .errors import Conflict, InvalidInput, NotFound
 from .events import EventBus
 from .feedback import JobLogger
 from .flusher import FeedbackFlusher
-from .jobs import NO_RETRY, BaseJob, JobDefinition, Retry
+from .jobs import NO_RETRY, BaseJob, JobDefinition
 from .models import FINISHED, LEVEL_RANK, LogLine, Run, RunStatus, Scope, Trigger
 from .observe.context import cleared, run_context_middleware
 from .observe.logging import logging_middleware
@@ -103,17 +101,8 @@ class JobGlass(AppLogMixin, ScheduleAppMixin):
             raise InvalidInput("a job needs a name")
         if name in self.jobs:
             raise InvalidInput(f"job {name!r} is registered twice")
-        retry = options.get("retry")
-        if retry is not None and not isinstance(retry, Retry):
-            raise InvalidInput(f"job {name!r}: retry must be a jobglass.Retry")
-        options["retry"] = retry or NO_RETRY
-        check_queue(options.get("queue", "default"))
-        get = options.get
-        problem = limits_problem(get("timeout"), get("keep_completed"), get("keep_failed"))
-        if problem is None and (bad := priority_problem(get("priority", 0))):
-            problem = f"priority {bad}"
-        if problem:
-            raise InvalidInput(f"job {name!r}: {problem}")
+        check_job_defaults(name, options)
+        options["retry"] = options.get("retry") or NO_RETRY
         definition = JobDefinition.build(name, target, app=self, **options)
         if definition.schedule:  # refused now, naming the job, not at the first sync
             from .schedule_config import check_decorated_schedule

@@ -212,6 +212,21 @@ def _new_run(checked: _Checked, params: dict[str, Any], correlation_id: str) -> 
     )
 
 
+def check_job_defaults(name: str, options: Mapping[str, Any]) -> None:
+    """A job's enqueue defaults (`@app.job(...)` options), refused as an enqueue would refuse
+    them, naming the job: when it is defined, not at its first enqueue."""
+    retry = options.get("retry")
+    if retry is not None and not isinstance(retry, Retry):
+        raise InvalidInput(f"job {name!r}: retry must be a jobglass.Retry")
+    check_queue(options.get("queue", "default"))
+    get = options.get
+    problem = limits_problem(get("timeout"), get("keep_completed"), get("keep_failed"))
+    if problem is None and (bad := priority_problem(get("priority", 0))):
+        problem = f"priority {bad}"
+    if problem:
+        raise InvalidInput(f"job {name!r}: {problem}")
+
+
 def check_queue(queue: Any) -> None:
     if not isinstance(queue, str) or not QUEUE_RE.match(queue):
         raise InvalidInput(
