@@ -209,8 +209,8 @@ async def test_schema_newer_than_known_is_refused(store: Store, store_url: str) 
 # -- create ---------------------------------------------------------------------------------
 
 
-async def test_created_run_is_the_stored_run(store: Store) -> None:
-    fire = now().replace(microsecond=123456)
+def _three_kinds(fire: datetime) -> tuple[NewRun, NewRun, NewRun]:
+    """A run with every option set (a job_id too), a plain one, one that starts RUNNING."""
     rich = NewRun(
         job_name="user-sync",
         queue="imports",
@@ -236,7 +236,12 @@ async def test_created_run_is_the_stored_run(store: Store) -> None:
     )
     plain = NewRun(job_name="plain")
     running = NewRun(job_name="inline", start_running=True, worker_id="proc-1", lease_seconds=60)
-    created = await store.create_runs([rich, plain, running])
+    return rich, plain, running
+
+
+async def test_created_run_is_the_stored_run(store: Store) -> None:
+    fire = now().replace(microsecond=123456)
+    created = await store.create_runs(list(_three_kinds(fire)))
     assert [c.created for c in created] == [True, True, True]
     for c in created:
         assert await store.get_run(c.run.id) == c.run
@@ -256,6 +261,27 @@ async def test_created_run_is_the_stored_run(store: Store) -> None:
     assert abs(i.lease_expires_at - i.started_at - timedelta(seconds=60)) < timedelta(
         milliseconds=1
     )
+
+
+async def test_a_run_created_alone_is_the_stored_run(store: Store) -> None:
+    """One run a call (PostgreSQL sends its values as scalars, not arrays): the same runs as
+    in a batch, each equal to what is stored."""
+    fire = now().replace(microsecond=654321)
+    alone = []
+    for kind in _three_kinds(fire):
+        [c] = await store.create_runs([kind])
+        assert c.created and await store.get_run(c.run.id) == c.run
+        alone.append(c.run)
+    r, p, i = alone
+    assert (r.job_id, r.queue, r.priority, r.tenant_id) == ("sync-nightly", "imports", 7, "7")
+    assert r.params["nested"] == {"a": [1, 2.5, None, "x"]} and r.params["emoji"] == "\u2713"
+    assert r.fire_time is not None and abs(r.fire_time - fire) < timedelta(milliseconds=1)
+    assert r.keep_completed == 5 and r.keep_failed == 6 and r.schedule_name == "nightly"
+    assert p.status == RunStatus.QUEUED and p.params == {} and p.job_id is None
+    assert i.status == RunStatus.RUNNING and i.attempt == 1 and i.worker_id == "proc-1"
+    assert i.lease_expires_at is not None and i.started_at is not None
+    [again] = await store.create_runs([_three_kinds(fire)[0]])  # its job_id is live
+    assert not again.created and again.run.id == r.id
 
 
 async def test_job_id_dedupes_live_runs_only(store: Store) -> None:
@@ -580,6 +606,33 @@ async def test_finish_with_last_feedback_is_one_fenced_write(store: Store) -> No
     assert [x.seq for x in logs] == [1, 2]
     assert b.status == RunStatus.RUNNING and b.log_seq == 0 and b.stage is None
     assert await store.get_logs(rb.id, min_level=None, limit=10, after=None) == []
+
+
+async def test_finish_batch_mixing_ends_with_and_without_feedback(store: Store) -> None:
+    """Only the end that brings feedback sets the run's feedback columns; a repeated end in
+    one call is refused; a run not in the call is left alone."""
+    for job in ("a", "b", "c", "d"):
+        await create(store, job)
+    ra, rb, rc, rd = await claim(store)
+    assert await store.write_feedback([feedback(rc, lines(rc.id, range(1, 2)), stage="Early")])
+    out = await store.finish_runs(
+        [
+            Finish(ra.id, ra.attempt, RunStatus.SUCCESS, result="a"),
+            Finish(rb.id, rb.attempt, RunStatus.FAILED, error={"type": "E", "message": "b"}),
+            Finish(rc.id, rc.attempt, RunStatus.SUCCESS, result="c"),
+            Finish(ra.id, ra.attempt, RunStatus.FAILED),  # a repeat: refused
+        ],
+        [feedback(rb, lines(rb.id, range(1, 3)), stage="Failing", summary="Failed")],
+    )
+    assert out == [True, True, True, False]
+    a, b, c, d = [await store.get_run(r.id) for r in (ra, rb, rc, rd)]
+    assert a is not None and b is not None and c is not None and d is not None
+    assert (a.status, a.result, a.stage, a.summary) == (RunStatus.SUCCESS, "a", None, None)
+    assert (b.status, b.stage, b.summary, b.log_seq) == (RunStatus.FAILED, "Failing", "Failed", 2)
+    assert b.error == {"type": "E", "message": "b"} and b.progress_current == 5
+    assert (c.status, c.result, c.stage, c.log_seq) == (RunStatus.SUCCESS, "c", "Early", 1)
+    assert d.status == RunStatus.RUNNING and d.finished_at is None
+    assert await store.finish_runs([Finish(rd.id, rd.attempt, RunStatus.SUCCESS)]) == [True]
 
 
 async def test_retrying_run_is_claimable_again_at_retry_at(store: Store) -> None:

@@ -28,6 +28,11 @@ SQLITE_ONLY = {
     "insert_log": "PostgreSQL: inside write_feedback",
     "insert_status_events": "PostgreSQL: NOTIFY inside finish_runs",
     "insert_feedback_events": "PostgreSQL: NOTIFY inside finish_runs",
+    # finish_runs reads its batch from the writer's TEMP table (PostgreSQL: unnest of arrays)
+    "create_finish_batch": "PostgreSQL: finish_runs reads its batch by jsonb_to_recordset",
+    "stage_finish": "PostgreSQL: finish_runs reads its batch by jsonb_to_recordset",
+    "stage_fed_finish": "PostgreSQL: finish_runs reads its batch by jsonb_to_recordset",
+    "clear_finish_batch": "PostgreSQL: finish_runs reads its batch by jsonb_to_recordset",
     "renew_lease": "PostgreSQL: renew_leases (UPDATE ... FROM unnest)",
     # the change outbox other processes poll; PostgreSQL pushes by NOTIFY instead
     "insert_event": "PostgreSQL: NOTIFY (notify_events, or inside the writing statement)",
@@ -151,3 +156,37 @@ def test_migrations_are_numbered_alike() -> None:
     sqlite = [(v, n) for v, n, _ in queries.migrations("sqlite")]
     postgres = [(v, n) for v, n, _ in queries.migrations("postgres")]
     assert sqlite == postgres
+
+
+def test_one_run_insert_takes_scalars() -> None:
+    """PostgreSQL's one-run `insert_runs` variants select each value once as a scalar of the
+    array's type (no unnest), with and without the job_id dedupe; a changed statement whose
+    row source cannot be rewritten is refused by name when the store is made."""
+    from jobglass.stores.postgres_create import insert_variants, one_row_source
+
+    insert = queries.load("postgres")["insert_runs"]
+    arrays = re.findall(r"(%\(\w+\)b)::(\w+)\[\]", insert)
+    assert len(arrays) == 25
+    variants = insert_variants(insert)
+    for (with_job_ids, one), sql in variants.items():
+        assert ("ON CONFLICT (job_id)" in sql) == with_job_ids
+        assert ("FROM unnest(" in sql) == (not one)
+        if one:
+            for param, kind in arrays:
+                name = param[2:-2]
+                assert sql.count(param) == 1 and f"{param}::{kind} AS {name}" in sql
+            assert "[]" not in sql and "ORDER BY r.ord" not in sql
+    with pytest.raises(ValueError, match="unnest"):
+        one_row_source(insert.replace("WITH ORDINALITY", ""))
+    with pytest.raises(ValueError, match="do not pair"):
+        one_row_source(insert.replace("keep_completed, keep_failed, ord", "keep_failed, ord"))
+
+
+def test_stored_statuses_decode_to_the_enum() -> None:
+    from jobglass.models import RunStatus
+    from jobglass.stores.rows import status_of
+
+    for status in RunStatus:
+        assert status_of(str(status)) is status
+    with pytest.raises(ValueError, match="BOGUS"):
+        status_of("BOGUS")

@@ -41,8 +41,31 @@ INSERT_CHUNK = 1000
 COPY_MIN = 500
 #: Lines per `write` of a COPY batch (~250 kB of text for runs with small params).
 COPY_CHUNK = 1000
-#: An array parameter of `insert_runs` (`%(name)b::type[]`), for its one-run variant.
-_ARRAY_PARAM = re.compile(r"(%\(\w+\)b)::(\w+)\[\]")
+#: `insert_runs`' source of rows: its typed arrays, unnested in input order.
+_UNNEST = re.compile(
+    r"FROM unnest\((?P<args>[^;]*?)\)\s+WITH ORDINALITY AS r\((?P<names>[^)]*)\)\s+ORDER BY r\.ord"
+)
+#: One array parameter of `insert_runs` (`%(name)b::type[]`).
+_ARRAY_PARAM = re.compile(r"(%\(\w+\)b::\w+)\[\]")
+
+
+def one_row_source(insert: str) -> str:
+    """`insert` taking one run's values as scalars: `FROM (SELECT $1::text AS job_name, ...)`
+    instead of unnesting one-element arrays, whose function scan took 0.12 of the statement's
+    0.43 ms (EXPLAIN ANALYZE). One `app.enqueue`, the two variants alternated in one process
+    (tenth session): 1.105 -> 1.014 ms back to back, 2.057 -> 1.986 ms 20 ms apart."""
+    found = _UNNEST.search(insert)
+    if found is None:
+        raise ValueError("insert_runs: its unnest(...) WITH ORDINALITY AS r(...) source changed")
+    args = [a.strip() for a in found["args"].split(",")]
+    names = [n.strip() for n in found["names"].split(",")]
+    if names[-1] != "ord" or len(args) != len(names) - 1:
+        raise ValueError("insert_runs: the unnest's arrays and its column names do not pair")
+    scalars = [_ARRAY_PARAM.fullmatch(a) for a in args]
+    if not all(scalars):
+        raise ValueError("insert_runs: every unnested value must be a typed array parameter")
+    columns = ", ".join(f"{m[1]} AS {n}" for m, n in zip(scalars, names, strict=False) if m)
+    return insert[: found.start()] + f"FROM (SELECT {columns}) AS r" + insert[found.end() :]
 
 
 def insert_variants(insert: str) -> dict[tuple[bool, bool], LiteralString]:
@@ -50,16 +73,15 @@ def insert_variants(insert: str) -> dict[tuple[bool, bool], LiteralString]:
 
     The `ON CONFLICT` clause's arbiter index holds only job_ids: a batch without any cannot
     conflict, and the clause's speculative insertion cost 2-4 us a row. One run's values go
-    as scalars (`ARRAY[$1::text]`): encoding 25 one-element arrays cost 0.1-0.2 ms of a
-    single enqueue's start latency.
+    as scalars (`one_row_source`).
     """
     start, end = insert.index("ON CONFLICT (job_id)"), insert.index("DO NOTHING")
     plain = insert[:start] + insert[end + len("DO NOTHING") :]
     return {
         (True, False): _literal(insert),
         (False, False): _literal(plain),
-        (True, True): _literal(_ARRAY_PARAM.sub(r"ARRAY[\1::\2]", insert)),
-        (False, True): _literal(_ARRAY_PARAM.sub(r"ARRAY[\1::\2]", plain)),
+        (True, True): _literal(one_row_source(insert)),
+        (False, True): _literal(one_row_source(plain)),
     }
 
 

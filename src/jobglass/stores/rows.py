@@ -48,13 +48,23 @@ def retry_from(value: Any) -> RetryPolicy:
     return RetryPolicy.from_json(from_json_text(value))
 
 
+_STATUSES = {str(s): s for s in RunStatus}
+
+
+def status_of(value: str) -> RunStatus:
+    """A stored status: a dict lookup (calling the enum by value took 1.1 us, as long as
+    decoding a timestamp); an unknown value still raises the enum's ValueError."""
+    found = _STATUSES.get(value)
+    return RunStatus(value) if found is None else found
+
+
 def run_from_row(row: Mapping[str, Any], t: TimeDecoder) -> Run:
     j = from_json_text
     return Run(
         id=int(row["id"]),
         job_name=row["job_name"],
         queue=row["queue"],
-        status=RunStatus(row["status"]),
+        status=status_of(row["status"]),
         priority=int(row["priority"]),
         params=j(row["params"]) or {},
         attempt=int(row["attempt"]),
@@ -135,7 +145,7 @@ def created_run(new: NewRun, row: Mapping[str, Any]) -> Run:
         id=int(row["id"]),
         job_name=new.job_name,
         queue=new.queue,
-        status=RunStatus(row["status"]),
+        status=status_of(row["status"]),
         priority=new.priority,
         params=dict(new.params),
         attempt=1 if running else 0,

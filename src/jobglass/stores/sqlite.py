@@ -187,9 +187,11 @@ class SQLiteStore(
 
     def _connect_writer(self) -> sqlite3.Connection:
         """The writer waits for the write lock in `_begin_immediate`, not in SQLite's busy
-        handler; inside a transaction begun IMMEDIATE, WAL mode takes no other lock."""
+        handler; inside a transaction begun IMMEDIATE, WAL mode takes no other lock. It has
+        its own scratch table for `finish_runs` (TEMP)."""
         conn = self._connect()
         conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute(self.q["create_finish_batch"])
         return conn
 
     async def open(self) -> None:

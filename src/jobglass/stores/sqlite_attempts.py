@@ -128,9 +128,12 @@ class SQLiteAttemptWritesMixin:
         fed: dict[tuple[int, int], Feedback],
     ) -> list[bool]:
         """The ends in one UPDATE, with the last feedback of the attempts in `fed` (at most
-        one each); then the log rows and events of the ends that passed the fence."""
+        one each); then the log rows and events of the ends that passed the fence. The batch
+        is staged in the writer's TEMP table `finish_batch`, ends with feedback and without in
+        two `executemany`s."""
         first: dict[tuple[int, int], int] = {}  # a repeat in one call is refused
-        batch: list[tuple[Any, ...]] = []
+        plain: list[tuple[Any, ...]] = []
+        with_feedback: list[tuple[Any, ...]] = []
         for i, f in enumerate(finishes):
             key = (f.run_id, f.attempt)
             if first.setdefault(key, i) != i:
@@ -148,9 +151,9 @@ class SQLiteAttemptWritesMixin:
             )
             fb = fed.get(key)
             if fb is None:
-                batch.append(end)
+                plain.append(end)
                 continue
-            batch.append(
+            with_feedback.append(
                 (
                     *end,
                     1,
@@ -165,9 +168,15 @@ class SQLiteAttemptWritesMixin:
                     fb.summary,
                 )
             )
-        if not batch:
+        if not plain and not with_feedback:
             return [False] * len(finishes)
-        rows = c.execute(self.q["finish_runs"], {"batch": encode_json(batch)}).fetchall()
+        q = self.q
+        c.execute(q["clear_finish_batch"])
+        if plain:
+            c.executemany(q["stage_finish"], plain)
+        if with_feedback:
+            c.executemany(q["stage_fed_finish"], with_feedback)
+        rows = c.execute(q["finish_runs"]).fetchall()
         won = {(int(r[0]), int(r[1])) for r in rows}
         if won:
             fed_won = [fb for key, fb in fed.items() if key in won]

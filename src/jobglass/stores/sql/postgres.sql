@@ -9,9 +9,11 @@
 -- One round trip for a whole batch sent as typed (binary) arrays: the input order is kept (ids
 -- grow with `ord`), a live duplicate job_id is skipped (the first of a batch wins; a batch
 -- without job_ids is sent without the ON CONFLICT clause, whose speculative insertion cost
--- 2-4 us a row: `PostgresStore` derives that variant from this text), and each
--- queue that got new queued work is woken once, in the same statement, so the wake-up is
--- delivered only on commit. Only what the database decides comes back.
+-- 2-4 us a row), and each queue that got new queued work is woken once, in the same
+-- statement, so the wake-up is delivered only on commit. Only what the database decides comes
+-- back. `postgres_create.insert_variants` derives from this text the variant without the
+-- ON CONFLICT clause and, for one run, those whose row source is one SELECT of scalars
+-- instead of the unnest: keep the unnest's arrays and its r(...) names in the same order.
 WITH ins AS (
     INSERT INTO runs (
         job_name, queue, status, priority, run_at, job_id, params, attempt, max_attempts, retry,
