@@ -13,6 +13,7 @@ import pytest
 
 from jobglass.stores import pg_batch, queries
 from jobglass.stores.base import NewRun
+from jobglass.stores.rows import epoch_to_dt
 
 STORES = Path(queries.__file__).parent
 
@@ -190,3 +191,51 @@ def test_stored_statuses_decode_to_the_enum() -> None:
         assert status_of(str(status)) is status
     with pytest.raises(ValueError, match="BOGUS"):
         status_of("BOGUS")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_claims_return_the_run_fields_in_order(backend: str) -> None:
+    """A claim's rows are decoded by position (`rows.run_from_values`): its RETURNING list is
+    `RUN_FIELDS`, in order, on both backends."""
+    from jobglass.stores.rows import RUN_FIELDS
+
+    sql = queries.load(backend)["claim_runs"]
+    returning = sql.rsplit("RETURNING", 1)[1].strip().rstrip(";")
+    names = [c.strip().removeprefix("runs.") for c in returning.split(",")]
+    assert tuple(names) == RUN_FIELDS
+
+
+def test_run_decoded_by_position_has_each_value_in_its_field() -> None:
+    """Every stored field of `Run` set to a value of its own, read by position and by name:
+    each decoded value is in its own field (a misordered field would swap two values)."""
+    import json
+
+    from jobglass.models import RetryPolicy, Run, RunStatus
+    from jobglass.stores.rows import RUN_FIELDS, run_from_row, run_from_values
+
+    json_fields = {"params", "outcome", "result", "error", "errors", "trace_context"}
+    times = {"run_at", "created_at", "started_at", "finished_at", "lease_expires_at"}
+    times |= {"fire_time", "next_fire_time"}
+    numbers = {"id", "priority", "attempt", "max_attempts", "timeout", "duration_ms"}
+    numbers |= {"progress_current", "progress_total", "log_seq", "keep_completed", "keep_failed"}
+    stored: dict[str, object] = {}
+    expected: dict[str, object] = {}
+    for i, name in enumerate(RUN_FIELDS):
+        if name in json_fields:
+            value: object = [{"field": name}] if name == "errors" else {"field": name}
+            stored[name], expected[name] = json.dumps(value), value
+        elif name in times:
+            stored[name] = 1_700_000_000.0 + i
+            expected[name] = epoch_to_dt(stored[name])
+        elif name in numbers:
+            stored[name] = expected[name] = 10 + i
+        else:
+            stored[name] = expected[name] = f"v-{name}"
+    stored["status"], expected["status"] = "RETRYING", RunStatus.RETRYING
+    stored["retry"] = '{"attempts": 4, "backoff": "fixed", "delay": 2.0}'
+    expected["retry"] = RetryPolicy(attempts=4, backoff="fixed", delay=2.0)
+    for flag in ("cancel_requested", "has_warnings"):
+        stored[flag], expected[flag] = 1, True
+    want = Run(**expected)  # type: ignore[arg-type]
+    assert run_from_values([stored[name] for name in RUN_FIELDS], epoch_to_dt) == want
+    assert run_from_row(stored, epoch_to_dt) == want

@@ -41,11 +41,12 @@ from .base import (
 )
 from .filters import levels_at_or_above, run_filter_sql
 from .pg_cursor import dict_cursor as _cursor
+from .pg_cursor import tuple_cursor
 from .postgres_applog import PostgresAppLogMixin
 from .postgres_create import PostgresRunCreationMixin, insert_variants
 from .postgres_schedules import PostgresScheduleMixin
 from .queries import trusted as _literal
-from .rows import aware, log_from_row, run_from_row, worker_from_row
+from .rows import aware, log_from_row, run_from_row, run_from_values, worker_from_row
 
 log = logging.getLogger("jobglass.stores.postgres")
 
@@ -199,12 +200,15 @@ class PostgresStore(PostgresRunCreationMixin, PostgresAppLogMixin, PostgresSched
         }
         for attempt in range(CLAIM_TRIES):
             try:
-                rows = await self._one("claim_runs", args)
+                async with self.connection() as conn:
+                    cur = tuple_cursor(conn)
+                    await cur.execute(self.q["claim_runs"], args)
+                    rows = await cur.fetchall()
             except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as err:
                 log.debug("claim raced on a concurrency key (%s), retrying", type(err).__name__)
                 await asyncio.sleep(0.002 * (attempt + 1))
                 continue
-            claimed = [run_from_row(r, aware) for r in rows]
+            claimed = [run_from_values(r, aware) for r in rows]
             claimed.sort(key=lambda r: (-r.priority, r.run_at, r.id))
             return claimed
         return []

@@ -26,7 +26,7 @@ from .base import (
     ThroughputBucket,
 )
 from .filters import levels_at_or_above, run_filter_sql
-from .rows import created_run, epoch_to_dt, log_from_row, run_from_row
+from .rows import created_run, epoch_to_dt, log_from_row, run_from_row, run_from_values
 from .sqlite_applog import SQLiteAppLogMixin
 from .sqlite_attempts import (
     LOG_ROWS_PER_INSERT,
@@ -362,7 +362,9 @@ class SQLiteStore(
                         continue
                     busy.add(key)
                 order[cand["id"]] = len(order)
-            rows = c.execute(
+            cur = c.cursor()
+            cur.row_factory = None  # tuples in `RUN_FIELDS` order, decoded by position
+            rows = cur.execute(
                 q["claim_runs"],
                 {
                     "ids": encode_json(list(order)),
@@ -371,8 +373,8 @@ class SQLiteStore(
                     "lease_until": now + params.lease_seconds,
                 },
             ).fetchall()
-            rows.sort(key=lambda r: order[r["id"]])
-            return [_run(r) for r in rows]
+            rows.sort(key=lambda r: order[r[0]])
+            return [run_from_values(r, epoch_to_dt) for r in rows]
 
         return await self._write(claim)
 

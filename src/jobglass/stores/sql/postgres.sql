@@ -106,7 +106,8 @@ WHERE job_id = ANY(%(job_ids)b::text[]) AND status IN ('QUEUED', 'RETRYING', 'RU
 -- name: claim_runs
 -- Per queue, the due live runs in claim order straight from the partial index `runs_claim`,
 -- skipping rows other claimers hold and keys that already run; then one run per
--- concurrency key, the best `limit`, all claimed by one UPDATE.
+-- concurrency key, the best `limit`, all claimed by one UPDATE, which returns `rows.RUN_FIELDS`
+-- in order (the rows are decoded by position).
 -- A claim commits without waiting for its WAL flush (set_config, this transaction only): a
 -- claim lost to a server crash only puts its runs back in the queue, which at-least-once
 -- delivery allows, and it saves a disk flush on every claim (the start latency's largest part).
@@ -142,7 +143,15 @@ UPDATE runs SET
 FROM picked
 WHERE runs.id = picked.id AND runs.status IN ('QUEUED', 'RETRYING')
   AND set_config('synchronous_commit', 'off', true) = 'off'
-RETURNING runs.*;
+RETURNING runs.id, runs.job_name, runs.queue, runs.status, runs.priority, runs.params,
+    runs.attempt, runs.max_attempts, runs.retry, runs.timeout, runs.job_id, runs.trigger,
+    runs.scope, runs.algorithm_version, runs.correlation_id, runs.tenant_id, runs.user_id,
+    runs.concurrency_key, runs.run_at, runs.created_at, runs.started_at, runs.finished_at,
+    runs.duration_ms, runs.lease_expires_at, runs.worker_id, runs.cancel_requested, runs.stage,
+    runs.progress_current, runs.progress_total, runs.entity_type, runs.progress_message,
+    runs.outcome, runs.summary, runs.has_warnings, runs.log_seq, runs.result, runs.error,
+    runs.errors, runs.trace_context, runs.schedule_name, runs.fire_time, runs.next_fire_time,
+    runs.keep_completed, runs.keep_failed;
 
 -- name: write_feedback
 -- One statement, so one transaction: the fenced progress update of every batch, the log rows

@@ -35,12 +35,18 @@ SELECT concurrency_key FROM runs
 WHERE status = 'RUNNING' AND concurrency_key IN (SELECT value FROM json_each(:keys));
 
 -- name: claim_runs
--- The whole batch in one statement (RETURNING order is unspecified: the caller sorts).
+-- The whole batch in one statement (RETURNING order is unspecified: the caller sorts). The
+-- columns are `rows.RUN_FIELDS`, in order: the rows are decoded by position.
 UPDATE runs SET
     status = 'RUNNING', attempt = attempt + 1, worker_id = :worker_id,
     lease_expires_at = :lease_until, started_at = :now, cancel_requested = 0
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status IN ('QUEUED', 'RETRYING')
-RETURNING *;
+RETURNING id, job_name, queue, status, priority, params, attempt, max_attempts, retry, timeout,
+    job_id, trigger, scope, algorithm_version, correlation_id, tenant_id, user_id,
+    concurrency_key, run_at, created_at, started_at, finished_at, duration_ms, lease_expires_at,
+    worker_id, cancel_requested, stage, progress_current, progress_total, entity_type,
+    progress_message, outcome, summary, has_warnings, log_seq, result, error, errors,
+    trace_context, schedule_name, fire_time, next_fire_time, keep_completed, keep_failed;
 
 -- name: update_feedback
 UPDATE runs SET
