@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import InvalidInput
-from .ids import correlation_ids, new_correlation_id
+from .ids import ID_BLOCK, correlation_ids, new_correlation_id
 from .jobs import JobDefinition, Retry
 from .models import RetryPolicy, Scope, Trigger
 from .observe.context import EnqueueContext, current_enqueue_context
@@ -77,7 +77,7 @@ def build_new_runs(
     us of process time, measured together in the ninth session).
     """
     inherited = current_enqueue_context()
-    fresh = correlation_ids()
+    fresh = correlation_ids(max(1, min(len(requests), ID_BLOCK)))  # one enqueue: one id
     out: list[NewRun] = []
     previous: tuple[Any, ...] = ()
     checked: _Checked | None = None

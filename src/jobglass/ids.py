@@ -19,10 +19,22 @@ def new_correlation_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
-def correlation_ids(block: int = 256) -> Iterator[str]:
+#: Ids a batch makes at once (`correlation_ids`).
+ID_BLOCK = 256
+
+
+def correlation_ids(block: int = ID_BLOCK) -> Iterator[str]:
     """Fresh correlation ids for a batch: one clock read and one `os.urandom` per `block`
     ids (a tenth of the cost of `new_correlation_id` each). Ids of a block share its
-    millisecond; blocks are made as they are needed, so later blocks sort later."""
+    millisecond; blocks are made as they are needed, so later blocks sort later. A caller
+    that needs fewer ids asks for a smaller block: a block of 256 for one enqueue was 5% of
+    its process time (py-spy, tenth session)."""
+    if block < 1:
+        raise ValueError(f"block must be at least 1, got {block}")
+    return _blocks(block)
+
+
+def _blocks(block: int) -> Iterator[str]:
     while True:
         prefix = f"{time.time_ns() // 1_000_000:012x}"
         random = os.urandom(10 * block).hex()
