@@ -48,7 +48,8 @@ class FeedbackFlusher:
         self._loggers.pop((logger.run_id, logger.attempt), None)
 
     def forget(self, logger: JobLogger) -> None:
-        """Stop tracking a logger whose lines the caller has just flushed."""
+        """Stop tracking a logger whose lines the caller writes itself (a worker: with the
+        attempt's end, under `exclusive`) or has just written."""
         self._loggers.pop((logger.run_id, logger.attempt), None)
 
     @contextlib.asynccontextmanager

@@ -83,3 +83,50 @@ async def test_a_write_gives_up_after_the_busy_timeout(
         assert after.run_id == kept.run_id + 1  # the refused write left no row behind
     finally:
         await store.close()
+
+
+async def test_an_end_that_cannot_be_written_keeps_its_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker writes an attempt's last lines with its end. When the database refuses that
+    write (locked past the busy timeout), and the lines alone too, the lines stay with the
+    flusher and are stored once the database is back: none is lost."""
+    import asyncio
+
+    from jobglass import JobContext, JobGlass
+
+    app = JobGlass(f"sqlite:///{tmp_path / 'lock.db'}", flush_interval=0.05)
+    release = asyncio.Event()
+
+    @app.job(name="logs-then-ends")
+    async def logs_then_ends(ctx: JobContext) -> None:
+        await release.wait()
+        ctx.log.info("the last line")
+
+    async with app:
+        store = await app._ready()
+        run = await app.enqueue("logs-then-ends")
+        worker = app.worker(concurrency=2)
+        working = asyncio.create_task(worker.run())
+        try:
+            for _ in range(200):  # until the worker holds the run
+                fresh = await store.get_run(run.id)
+                if fresh is not None and str(fresh.status) == "RUNNING":
+                    break
+                await asyncio.sleep(0.02)
+            monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 200)
+            holder = _hold_lock(tmp_path / "lock.db", 1.5)
+            release.set()  # the end and its lines now meet a locked database
+            assert await asyncio.to_thread(holder.wait, 10) == 0  # the loop runs meanwhile
+            messages: list[str] = []
+            for _ in range(300):  # the flusher retries about once a second
+                logs = await store.get_logs(run.id, min_level=None, limit=50, after=None)
+                messages = [line.message for line in logs]
+                if "the last line" in messages and any("in" in m for m in messages[1:]):
+                    break
+                await asyncio.sleep(0.02)
+            assert "the last line" in messages
+            assert len(messages) == 2 and messages[-1].startswith("Completed in")
+        finally:
+            worker.stop()
+            await asyncio.wait_for(working, 10)
