@@ -14,6 +14,7 @@ import asyncio
 import gc
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,15 @@ def make_app(database_url: str | None = None, **settings: Any) -> JobGlass:
 
     @app.job(name="gc-settings")
     async def gc_settings(ctx: JobContext) -> None:
-        """What the worker process did to its garbage collector (`--gc-threshold`)."""
-        record("gc", ctx, threshold=gc.get_threshold()[0], frozen=gc.get_freeze_count())
+        """What the worker process did to its garbage collector (`--gc-threshold`) and its
+        thread switching (`--switch-interval`)."""
+        record(
+            "gc",
+            ctx,
+            threshold=gc.get_threshold()[0],
+            frozen=gc.get_freeze_count(),
+            switch=sys.getswitchinterval(),
+        )
 
     @app.job(name="sleepy", retry=Retry(attempts=3, delay=0.1, jitter=0))
     async def sleepy(ctx: JobContext, seconds: float = 1.0, first_only: bool = False) -> str:

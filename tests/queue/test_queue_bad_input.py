@@ -165,18 +165,35 @@ async def test_cli_worker_refuses_a_bad_gc_threshold(qenv: QueueEnv) -> None:
 
 
 @pytest.mark.slow
+async def test_cli_worker_refuses_a_bad_switch_interval(qenv: QueueEnv) -> None:
+    for value, message in (
+        ("-0.001", "must be from 0 to 1 second"),
+        ("2", "must be from 0 to 1 second"),
+        ("nan", "must be from 0 to 1 second"),
+        ("soon", "not a number of seconds: 'soon'"),
+    ):
+        out = await qenv.cli("worker", JOBS_APP, "--switch-interval", value)
+        assert out.returncode == 2, out
+        assert f"argument --switch-interval: {message}" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
 async def test_cli_worker_tunes_its_garbage_collector(qenv: QueueEnv) -> None:
     """`jobglass worker` freezes its startup objects and raises the young generation's
-    threshold (default 20,000); `--gc-threshold 0` leaves Python's settings."""
+    threshold (default 20,000), and hands the GIL over after 0.2 ms instead of 5;
+    `--gc-threshold 0 --switch-interval 0` leaves Python's settings."""
     tuned = qenv.start_worker()
-    untouched = qenv.start_worker(queues="plain-gc", extra=["--gc-threshold", "0"])
+    untouched = qenv.start_worker(
+        queues="plain-gc", extra=["--gc-threshold", "0", "--switch-interval", "0"]
+    )
     await qenv.wait_ready(tuned, untouched)
     runs = [
         await qenv.app.enqueue("gc-settings"),
         await qenv.app.enqueue("gc-settings", queue="plain-gc"),
     ]
     await qenv.wait_finished([r.id for r in runs], statuses={RunStatus.SUCCESS})
-    seen = {r["run"]: (r["threshold"], r["frozen"] > 0) for r in qenv.records("gc")}
-    assert seen[runs[0].id] == (20_000, True)
-    threshold, frozen = seen[runs[1].id]
-    assert threshold != 20_000 and not frozen
+    seen = {r["run"]: (r["threshold"], r["frozen"] > 0, r["switch"]) for r in qenv.records("gc")}
+    assert seen[runs[0].id] == (20_000, True, pytest.approx(0.0002))
+    threshold, frozen, switch = seen[runs[1].id]
+    assert threshold != 20_000 and not frozen and switch == pytest.approx(0.005)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import sys
 
 from rich.console import Console
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from ..models import LogLine, Run, RunStatus
 from ..process_gc import DEFAULT_THRESHOLD, tune_gc
+from ..process_threads import DEFAULT_SWITCH_INTERVAL, tune_switch_interval
 from .common import load_app, parse_params, serve_logging
 
 LEVEL_STYLE = {
@@ -122,6 +124,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=(
             "collect the young generation every N net allocations, after freezing the"
             f" startup objects (default {DEFAULT_THRESHOLD:,}; 0: Python's own settings)"
+        ),
+    )
+    p.add_argument(
+        "--switch-interval",
+        type=_switch_interval,
+        default=DEFAULT_SWITCH_INTERVAL,
+        metavar="SECONDS",
+        help=(
+            "hand the GIL to a waiting thread (the SQLite store's writer) after this long"
+            f" (default {DEFAULT_SWITCH_INTERVAL}; 0: Python's own, 0.005)"
         ),
     )
     p.set_defaults(func=cmd_worker)
@@ -373,6 +385,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     async with app:
         tune_gc(args.gc_threshold)
+        tune_switch_interval(args.switch_interval)
         worker = app.worker(
             queues=queues,
             concurrency=args.concurrency,
@@ -408,6 +421,18 @@ def _gc_threshold(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0 (0 keeps Python's settings), got {value}")
+    return value
+
+
+def _switch_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0 or value > 1:
+        raise argparse.ArgumentTypeError(
+            f"must be from 0 to 1 second (0 keeps Python's setting), got {text}"
+        )
     return value
 
 
