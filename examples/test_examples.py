@@ -55,6 +55,29 @@ def test_embedded_worker_logs_json_lines_with_run_fields() -> None:
     assert len(ends) == 3 and all(x["status"] == "success" for x in ends)
 
 
+def test_a_dedicated_embedded_worker_takes_the_worker_process_settings() -> None:
+    import gc
+    import io
+    import logging
+    import sys
+
+    from jobglass.process_gc import DEFAULT_THRESHOLD
+    from jobglass.process_threads import DEFAULT_SWITCH_INTERVAL
+
+    from .embedded_worker import main
+
+    threshold, switch = gc.get_threshold(), sys.getswitchinterval()
+    try:
+        handler = main(io.StringIO(), count=2, dedicated=True)
+        logging.getLogger().removeHandler(handler)
+        assert gc.get_threshold()[0] == DEFAULT_THRESHOLD and gc.get_freeze_count() > 0
+        assert abs(sys.getswitchinterval() - DEFAULT_SWITCH_INTERVAL) < 1e-9
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        sys.setswitchinterval(switch)
+
+
 def test_bulk_enqueue_returns_ids_and_dedupes() -> None:
     from .bulk_enqueue import main
 
