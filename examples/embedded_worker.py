@@ -9,10 +9,11 @@ loop; WARNING and worse at once). `handler.flush()` writes what waits, and `logg
 
 A process that only runs jobs can also take `jobglass worker`'s garbage-collector settings
 (`tune_gc()`: startup objects frozen, young collections every 20,000 net allocations instead
-of 700; a quarter of a no-op run's CPU went to collections that found nothing) and its thread
-switching (`tune_switch_interval()`: the GIL handed to a waiting thread after 0.2 ms, not 5;
-on SQLite the store's writer waits for it while holding the file's write lock). Leave them
-out in a process that does other work too: they change the whole process's settings.
+of 700; a quarter of a no-op run's CPU went to collections that found nothing) and, on
+SQLite as here, its thread switching (`tune_switch_interval()`: the GIL handed to a waiting
+thread after 0.2 ms, not 5; the store's writer waits for it while holding the file's write
+lock). Leave them out in a process that does other work too: they change the whole
+process's settings.
 """
 
 from __future__ import annotations

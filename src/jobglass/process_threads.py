@@ -9,8 +9,11 @@ file's write lock that every other worker waits for. Measured with two SQLite wo
 Python's 5 ms, 4,060 with 0.2 ms, 4,043 with 0.1 ms; one SQLite worker and PostgreSQL workers
 (one busy thread) unchanged within the noise.
 
-Only the command-line worker does this: an app embedded in someone else's process leaves
-that process's setting alone.
+The cost falls on CPU-bound sync handlers running in threads at once, which hand the GIL
+over more often: four pure-Python threads took 0.794 s with 5 ms and 0.863 s with 0.2 ms
+(+9 %). So `jobglass worker` sets it only on SQLite, where it was measured to help, unless
+told otherwise (`--switch-interval`). Only the command-line worker does this: an app embedded
+in someone else's process leaves that process's setting alone.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import math
 import sys
 
-#: `jobglass worker --switch-interval` default, in seconds (CPython's own is 0.005).
+#: `jobglass worker --switch-interval` default on SQLite, in seconds (CPython's own is 0.005).
 DEFAULT_SWITCH_INTERVAL = 0.0002
 
 
@@ -28,3 +31,13 @@ def tune_switch_interval(seconds: float = DEFAULT_SWITCH_INTERVAL) -> None:
         raise ValueError(f"switch interval must be a finite number of seconds >= 0, got {seconds}")
     if seconds > 0:
         sys.setswitchinterval(seconds)
+
+
+def switch_interval_for(store: object, asked: float | None) -> float:
+    """What `jobglass worker` sets: `asked` if given, else `DEFAULT_SWITCH_INTERVAL` for a
+    SQLite store (a writer thread that holds the file's lock) and 0 (Python's) for others."""
+    if asked is not None:
+        return asked
+    from .stores.sqlite import SQLiteStore
+
+    return DEFAULT_SWITCH_INTERVAL if isinstance(store, SQLiteStore) else 0.0

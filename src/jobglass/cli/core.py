@@ -16,7 +16,11 @@ from rich.text import Text
 
 from ..models import LogLine, Run, RunStatus
 from ..process_gc import DEFAULT_THRESHOLD, tune_gc
-from ..process_threads import DEFAULT_SWITCH_INTERVAL, tune_switch_interval
+from ..process_threads import (
+    DEFAULT_SWITCH_INTERVAL,
+    switch_interval_for,
+    tune_switch_interval,
+)
 from .common import load_app, parse_params, serve_logging
 
 LEVEL_STYLE = {
@@ -129,11 +133,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--switch-interval",
         type=_switch_interval,
-        default=DEFAULT_SWITCH_INTERVAL,
+        default=None,
         metavar="SECONDS",
         help=(
             "hand the GIL to a waiting thread (the SQLite store's writer) after this long"
-            f" (default {DEFAULT_SWITCH_INTERVAL}; 0: Python's own, 0.005)"
+            f" (default on SQLite {DEFAULT_SWITCH_INTERVAL}, else Python's own 0.005;"
+            " 0: Python's own)"
         ),
     )
     p.set_defaults(func=cmd_worker)
@@ -385,7 +390,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     async with app:
         tune_gc(args.gc_threshold)
-        tune_switch_interval(args.switch_interval)
+        tune_switch_interval(switch_interval_for(app.store, args.switch_interval))
         worker = app.worker(
             queues=queues,
             concurrency=args.concurrency,
