@@ -181,6 +181,8 @@ def test_one_run_insert_takes_scalars() -> None:
         one_row_source(insert.replace("WITH ORDINALITY", ""))
     with pytest.raises(ValueError, match="do not pair"):
         one_row_source(insert.replace("keep_completed, keep_failed, ord", "keep_failed, ord"))
+    with pytest.raises(ValueError, match="typed array parameter"):
+        one_row_source(insert.replace("%(queue)b::text[]", "%(queue)s::text"))
 
 
 def test_stored_statuses_decode_to_the_enum() -> None:

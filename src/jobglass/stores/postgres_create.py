@@ -61,10 +61,10 @@ def one_row_source(insert: str) -> str:
     names = [n.strip() for n in found["names"].split(",")]
     if names[-1] != "ord" or len(args) != len(names) - 1:
         raise ValueError("insert_runs: the unnest's arrays and its column names do not pair")
-    scalars = [_ARRAY_PARAM.fullmatch(a) for a in args]
-    if not all(scalars):
+    scalars = [m[1] for a in args if (m := _ARRAY_PARAM.fullmatch(a))]
+    if len(scalars) < len(args):
         raise ValueError("insert_runs: every unnested value must be a typed array parameter")
-    columns = ", ".join(f"{m[1]} AS {n}" for m, n in zip(scalars, names, strict=False) if m)
+    columns = ", ".join(f"{v} AS {n}" for v, n in zip(scalars, names[:-1], strict=True))
     return insert[: found.start()] + f"FROM (SELECT {columns}) AS r" + insert[found.end() :]
 
 

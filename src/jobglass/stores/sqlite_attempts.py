@@ -131,6 +131,8 @@ class SQLiteAttemptWritesMixin:
         one each); then the log rows and events of the ends that passed the fence. The batch
         is staged in the writer's TEMP table `finish_batch`, ends with feedback and without in
         two `executemany`s."""
+        if not finishes:
+            return []
         first: dict[tuple[int, int], int] = {}  # a repeat in one call is refused
         plain: list[tuple[Any, ...]] = []
         with_feedback: list[tuple[Any, ...]] = []
@@ -168,8 +170,6 @@ class SQLiteAttemptWritesMixin:
                     fb.summary,
                 )
             )
-        if not plain and not with_feedback:
-            return [False] * len(finishes)
         q = self.q
         c.execute(q["clear_finish_batch"])
         if plain:
