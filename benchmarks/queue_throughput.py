@@ -18,7 +18,8 @@ For each backend it prints:
     batch 100): runs are queued first, due a few seconds later, and the rate is the number of
     runs over the time from the first run's start to the last run's finish, as stored; with
     the CPU a run of the workers and, when the server runs on this machine, of PostgreSQL
-    (every `postgres` process, from /proc) over the same time;
+    (every `postgres` process, from /proc) over the same time, and the rate that both
+    together allow with every core of the machine doing nothing else (the ceiling);
   - start latency (enqueue -> handler start) p50/p99 with one idle worker: the job writes its
     wall-clock start time to a file; samples are spaced so the worker is idle each time.
 
@@ -658,6 +659,10 @@ async def run_backend(backend: str, dbs: Databases, args: argparse.Namespace) ->
         if server is not None:
             res[f"e2e_{workers}_server_cpu_us"] = server
             _line("  CPU a run: the PostgreSQL server", server, "us")
+            if cpu is not None and (cores := os.cpu_count()):
+                # the rate that CPU a run allows with every core doing nothing else
+                ceiling = cores * 1e6 / (cpu + server)
+                _line(f"  ceiling on {cores} cores at that CPU", ceiling, "runs/s")
     lat = await measure_latency(dbs.fresh(backend), args.samples, args.spacing)
     res["latency"] = lat
     _line(

@@ -3,7 +3,9 @@
 The writer begins each transaction with `_begin_immediate` (its own short retries instead of
 SQLite's busy handler, whose sleeps grow to 25 ms and more): a write while another process
 holds the lock must wait for it, then succeed; past `BUSY_TIMEOUT_MS` it fails with SQLite's
-"database is locked", and nothing half-written stays behind.
+"database is locked", and nothing half-written stays behind. Before it, the writer takes the
+writer lock (`sqlite_writer_lock`): behind another jobglass process's transaction it sleeps
+instead of retrying, and a forked child or a killed holder changes nothing of that.
 """
 
 from __future__ import annotations
@@ -130,3 +132,146 @@ async def test_an_end_that_cannot_be_written_keeps_its_lines(
         finally:
             worker.stop()
             await asyncio.wait_for(working, 10)
+
+
+# -- jobglass's own writers queue on the writer lock (sqlite_writer_lock) ----------------------
+
+HOLD_AS_JOBGLASS = """
+import asyncio, sys, time
+from jobglass.stores.sqlite import SQLiteStore
+
+async def main():
+    store = SQLiteStore(sys.argv[1])
+    await store.open()
+
+    def hold(c):
+        c.execute("INSERT INTO schema_migrations VALUES (999, 'held', 0)")
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+
+    await store._write(hold)
+    print("released", flush=True)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+def _hold_as_jobglass(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process's jobglass writer in a transaction (writer lock and SQLite's)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AS_JOBGLASS, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def _count_begins(store: SQLiteStore) -> list[str]:
+    begins: list[str] = []
+    assert store._wconn is not None
+    store._wconn.set_trace_callback(
+        lambda sql: begins.append(sql) if sql.startswith("BEGIN") else None
+    )
+    return begins
+
+
+async def test_a_writer_waits_for_another_jobglass_writer_without_retrying(
+    tmp_path: Path,
+) -> None:
+    """Behind another jobglass process's transaction, a write sleeps on the writer lock and
+    begins its own once, when that transaction ends: it does not try SQLite's lock again and
+    again meanwhile (every 0.05-1 ms, hundreds of times in 0.5 s)."""
+    store = await _store(tmp_path)
+    try:
+        assert (tmp_path / "lock.db-jobglass.lock").exists()
+        begins = _count_begins(store)
+        holder = _hold_as_jobglass(tmp_path / "lock.db", 0.5)
+        started = time.monotonic()
+        [created] = await store.create_runs([NewRun(job_name="after-the-lock")])
+        waited = time.monotonic() - started
+        assert holder.wait(5) == 0 and holder.stdout is not None
+        assert holder.stdout.read().strip() == "released"
+        assert waited >= 0.3  # it waited for the other process
+        assert begins == ["BEGIN IMMEDIATE"]
+        assert (await store.get_run(created.run_id)) == created.run
+    finally:
+        await store.close()
+
+
+async def test_a_writer_killed_in_its_transaction_blocks_no_one(tmp_path: Path) -> None:
+    """The kernel drops a dead process's writer lock (and SQLite's): SIGKILL mid-write."""
+    store = await _store(tmp_path)
+    try:
+        holder = _hold_as_jobglass(tmp_path / "lock.db", 60)
+        holder.kill()
+        assert holder.wait(5) != 0
+        started = time.monotonic()
+        [created] = await store.create_runs([NewRun(job_name="after-the-kill")])
+        assert time.monotonic() - started < 5
+        assert (await store.get_run(created.run_id)) == created.run
+        applied = await store._read(
+            lambda c: c.execute(
+                "SELECT count(*) FROM schema_migrations WHERE version = 999"
+            ).fetchone()[0]
+        )
+        assert applied == 0  # the killed transaction left nothing
+    finally:
+        await store.close()
+
+
+async def test_other_programs_writers_are_still_waited_for(tmp_path: Path) -> None:
+    """A writer that takes no writer lock (here a plain sqlite3 connection) is waited for by
+    retrying SQLite's lock, as before the writer lock."""
+    store = await _store(tmp_path)
+    try:
+        begins = _count_begins(store)
+        holder = _hold_lock(tmp_path / "lock.db", 0.3)
+        [created] = await store.create_runs([NewRun(job_name="after-the-program")])
+        assert holder.wait(5) == 0
+        assert len(begins) > 1  # it retried while the program held SQLite's lock
+        assert (await store.get_run(created.run_id)) == created.run
+    finally:
+        await store.close()
+
+
+FORK_WHILE_HOLDING = """
+import os, sys, threading, time
+from jobglass.stores.sqlite_writer_lock import WriterLock
+
+lock = WriterLock(sys.argv[1])
+assert lock.acquire()
+pid = os.fork()
+if pid == 0:  # the child: exit 0 only if it waited for its parent, then got the lock
+    code = 1
+    try:
+        got = threading.Thread(target=lock.acquire, daemon=True)
+        got.start()
+        got.join(0.3)
+        if got.is_alive():  # still waiting while the parent holds the lock
+            got.join(10)
+            code = 0 if not got.is_alive() else 2
+    finally:
+        os._exit(code)
+time.sleep(0.6)
+lock.release()
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_takes_the_writer_lock_as_a_process_of_its_own(tmp_path: Path) -> None:
+    """A `flock` belongs to the open file, which fork shares: the child opens the lock file
+    again, so it waits while its parent holds the lock instead of sharing it. (In a process
+    of its own: forking pytest's, threads and all, is no test of anything.)"""
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_WHILE_HOLDING, str(tmp_path / "fork.db")], timeout=30
+    )
+    assert done.returncode == 0
+
+
+def test_a_database_in_memory_has_no_writer_lock() -> None:
+    from jobglass.stores.sqlite_writer_lock import WriterLock
+
+    assert WriterLock(":memory:").acquire() is False

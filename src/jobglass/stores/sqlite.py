@@ -39,6 +39,7 @@ from .sqlite_changes import SQLiteChangesMixin
 from .sqlite_nulls import insert_filled
 from .sqlite_schedules import SQLiteScheduleMixin
 from .sqlite_workers import SQLiteWorkerMixin
+from .sqlite_writer_lock import WriterLock
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
@@ -118,7 +119,8 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
     """BEGIN IMMEDIATE, tried again every 0.05-1 ms while another process writes, for up to
     `BUSY_TIMEOUT_MS`. SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms... between
     tries: two workers on one file lost a third of their throughput waiting in it
-    (benchmarks/README.md, ninth session)."""
+    (benchmarks/README.md, ninth session). Other jobglass writers are waited for before,
+    in the kernel (`WriterLock`): the retries are for writers that do not take that lock."""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     pause = BEGIN_PAUSE_MIN
     while True:
@@ -172,6 +174,7 @@ class SQLiteStore(
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="jobglass-sqlite-r")
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
+        self._writer_lock = WriterLock(self.path)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -208,6 +211,7 @@ class SQLiteStore(
         if self._wconn is not None:
             conn, self._wconn = self._wconn, None
             await loop.run_in_executor(self._writer, conn.close)
+            await loop.run_in_executor(self._writer, self._writer_lock.close)
         if self._rconn is not None:
             rconn, self._rconn = self._rconn, None
             await loop.run_in_executor(self._reader, rconn.close)
@@ -222,14 +226,19 @@ class SQLiteStore(
         def tx() -> T:
             conn = self._wconn
             assert conn is not None
-            _begin_immediate(conn)
+            locked = self._writer_lock.acquire()  # other processes' writers queue here
             try:
-                out = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return out
+                _begin_immediate(conn)
+                try:
+                    out = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return out
+            finally:
+                if locked:
+                    self._writer_lock.release()
 
         return await asyncio.get_running_loop().run_in_executor(self._writer, tx)
 

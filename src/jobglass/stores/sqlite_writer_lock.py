@@ -1,0 +1,81 @@
+"""Writers of one SQLite file queue in the kernel instead of polling SQLite's write lock.
+
+SQLite has no blocking wait for its write lock: a writer that finds it taken can only try
+again later (`_begin_immediate` retries every 0.05-1 ms). Two worker processes on one file
+take turns at that lock all the time, and the waiting one woke, tried and slept again many
+times per transaction: CPU taken from the process holding the lock, and a late start once
+it was free. So each store's writer first takes an exclusive `flock` on a file beside the
+database (`<database>-jobglass.lock`): a waiting writer sleeps in the kernel and wakes when
+the lock is released, then begins its transaction at once.
+
+The lock only orders jobglass's own writers; SQLite's lock still guards the data. A writer
+that does not take it (the sqlite3 shell, another program) is waited for as before, by
+`_begin_immediate`, while holding this lock. The kernel drops the lock of a process that
+dies, SIGKILL included. Where `flock` does not exist (Windows) or the file cannot be opened,
+writers poll as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+log = logging.getLogger("jobglass.stores.sqlite")
+
+SUFFIX = "-jobglass.lock"
+
+
+def lock_path(database: str) -> str:
+    """The lock file of a database file."""
+    return database + SUFFIX
+
+
+class WriterLock:
+    """An exclusive `flock` on the database's lock file, held around each write transaction.
+
+    Used from the store's one writer thread. The file is opened on first use in each process
+    (a forked child opens its own: a `flock` belongs to the open file, which fork shares).
+    """
+
+    def __init__(self, database: str) -> None:
+        self.path = None if database in ("", ":memory:") else lock_path(database)
+        self._fd: int | None = None
+        self._pid = 0
+
+    def acquire(self) -> bool:
+        """Wait for the lock; False when there is none to take (the caller polls instead)."""
+        if sys.platform == "win32" or self.path is None:
+            return False
+        import fcntl
+
+        if self._pid != os.getpid():
+            self._open()
+        if self._fd is None:
+            return False
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return True
+
+    def release(self) -> None:
+        if sys.platform == "win32" or self._fd is None:
+            return
+        import fcntl
+
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None and self._pid == os.getpid():
+            os.close(fd)  # closing the file drops a lock still held
+        self._pid = 0
+
+    def _open(self) -> None:
+        self._pid = os.getpid()
+        self._fd = None
+        assert self.path is not None
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            log.warning(
+                "no writer lock file %s (%s): writers poll the database instead", self.path, err
+            )
