@@ -275,3 +275,31 @@ def test_a_database_in_memory_has_no_writer_lock() -> None:
     from jobglass.stores.sqlite_writer_lock import WriterLock
 
     assert WriterLock(":memory:").acquire() is False
+
+
+async def test_a_file_system_without_flock_leaves_writers_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where `flock` fails (ENOLCK on some network file systems; none here, so it is made to
+    fail), writes go on, retrying SQLite's lock as before, and the log says why once."""
+    import errno
+
+    from jobglass.stores import sqlite_writer_lock
+
+    def refuse(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(sqlite_writer_lock.fcntl, "flock", refuse)
+    store = await _store(tmp_path)
+    try:
+        begins = _count_begins(store)
+        holder = _hold_lock(tmp_path / "lock.db", 0.3)
+        created = await store.create_runs([NewRun(job_name=f"run-{i}") for i in range(2)])
+        await store.create_runs([NewRun(job_name="another")])
+        assert holder.wait(5) == 0
+        assert len(begins) > 2  # retried while the other program held SQLite's lock
+        assert [(await store.get_run(c.run_id)) for c in created] == [c.run for c in created]
+        refusals = [r for r in caplog.records if "no writer lock on" in r.getMessage()]
+        assert len(refusals) == 1 and "No locks available" in refusals[0].getMessage()
+    finally:
+        await store.close()

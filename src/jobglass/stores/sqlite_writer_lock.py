@@ -11,8 +11,8 @@ the lock is released, then begins its transaction at once.
 The lock only orders jobglass's own writers; SQLite's lock still guards the data. A writer
 that does not take it (the sqlite3 shell, another program) is waited for as before, by
 `_begin_immediate`, while holding this lock. The kernel drops the lock of a process that
-dies, SIGKILL included. Where `flock` does not exist (Windows) or the file cannot be opened,
-writers poll as before.
+dies, SIGKILL included. Where `flock` does not exist (Windows), the file cannot be opened or
+the file system refuses the lock, writers poll as before.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+
+if sys.platform != "win32":
+    import fcntl
 
 log = logging.getLogger("jobglass.stores.sqlite")
 
@@ -47,20 +50,22 @@ class WriterLock:
         """Wait for the lock; False when there is none to take (the caller polls instead)."""
         if sys.platform == "win32" or self.path is None:
             return False
-        import fcntl
-
         if self._pid != os.getpid():
             self._open()
         if self._fd is None:
             return False
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError as err:  # a file system without flock (ENOLCK, EOPNOTSUPP)
+            log.warning("no writer lock on %s (%s): writers poll the database", self.path, err)
+            os.close(self._fd)
+            self._fd = None  # for this process: polling is correct, only slower
+            return False
         return True
 
     def release(self) -> None:
         if sys.platform == "win32" or self._fd is None:
             return
-        import fcntl
-
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
@@ -73,9 +78,7 @@ class WriterLock:
         self._pid = os.getpid()
         self._fd = None
         assert self.path is not None
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # read-only: a flock needs no write access (processes of other users share it)
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
         except OSError as err:
-            log.warning(
-                "no writer lock file %s (%s): writers poll the database instead", self.path, err
-            )
+            log.warning("no writer lock file %s (%s): writers poll the database", self.path, err)
