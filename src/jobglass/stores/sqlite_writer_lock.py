@@ -12,10 +12,11 @@ The lock only orders jobglass's own writers; SQLite's lock still guards the data
 that does not take it (the sqlite3 shell, another program) is waited for as before, by
 `_begin_immediate`, while holding this lock, for up to the busy timeout. Another jobglass
 writer is waited for without a limit (`flock` has none): its transaction is a few of
-jobglass's own statements, so a wait that long means that process is stopped (a debugger,
-SIGSTOP), and polling would only have turned the same standstill into errors. The kernel drops the lock of a process that
-dies, SIGKILL included. Where `flock` does not exist (Windows), the file cannot be opened or
-the file system refuses the lock, writers poll as before.
+jobglass's own statements, so a long wait means that process is stopped (a debugger,
+SIGSTOP), and polling would only have turned the same standstill into errors. The kernel
+drops the lock of a process that dies, SIGKILL included. Where `flock` does not exist
+(Windows), the file cannot be opened or the file system refuses the lock, writers poll as
+before.
 """
 
 from __future__ import annotations
