@@ -244,10 +244,15 @@ def test_a_forked_child_takes_the_writer_lock_as_a_process_of_its_own(tmp_path: 
     assert done.returncode == 0
 
 
-def test_a_database_in_memory_has_no_writer_lock() -> None:
+def test_a_database_in_memory_or_by_uri_has_no_writer_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from jobglass.stores.sqlite_writer_lock import WriterLock
 
-    assert WriterLock(":memory:").acquire() is False
+    monkeypatch.chdir(tmp_path)
+    for database in (":memory:", "", "file::memory:?cache=shared"):
+        assert WriterLock(database).acquire() is False
+    assert list(tmp_path.iterdir()) == []  # no lock file named after a URI
 
 
 async def test_a_file_system_without_flock_leaves_writers_polling(

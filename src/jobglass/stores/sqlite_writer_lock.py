@@ -46,7 +46,8 @@ class WriterLock:
     """
 
     def __init__(self, database: str) -> None:
-        self.path = None if database in ("", ":memory:") else lock_path(database)
+        unshared = database in ("", ":memory:") or database.startswith("file:")  # URI: no file
+        self.path = None if unshared else lock_path(database)
         self._fd: int | None = None
         self._pid = 0
 
