@@ -54,12 +54,12 @@ NOT_QUEUE_INDEXES = (
     "runs_correlation",
     "runs_tenant",
 )
-CHANNEL = "jobglass_floor"  # the enqueue statement names it
-ENQUEUE = (
+CHANNEL = "jobglass_floor"
+ENQUEUE = sql.SQL(
     "WITH r AS (INSERT INTO runs (job_name, queue, status, run_at, created_at, correlation_id)"
     " VALUES ('noop', 'default', 'QUEUED', now(), now(), %s) RETURNING id)"
-    " SELECT id, pg_notify('jobglass_floor', id::text) FROM r"
-)
+    " SELECT id, pg_notify({}, id::text) FROM r"
+).format(sql.Literal(CHANNEL))
 CLAIM = (
     "UPDATE runs SET status = 'RUNNING', attempt = attempt + 1, started_at = now(),"
     " lease_expires_at = now() + interval '30 seconds' WHERE id = %s AND status = 'QUEUED'"
@@ -131,7 +131,6 @@ def copy_rate(
                 for at in range(0, len(data), 1 << 20):
                     copy.write(data[at : at + (1 << 20)])
             elapsed += time.perf_counter() - start
-        conn.execute("SELECT setval(pg_get_serial_sequence('runs', 'id'), %s)", (10 * BATCH,))
     return 10 * BATCH / elapsed
 
 
@@ -177,7 +176,7 @@ def start_latency(url: str, samples: int, spacing: float) -> dict[str, float]:
         with psycopg.connect(url, autocommit=True) as conn:
             for i in range(samples + 1):  # the first one warms both sides up
                 start = time.time()
-                row = conn.execute(ENQUEUE, (f"floor-{i}",), prepare=True).fetchone()  # type: ignore[arg-type]
+                row = conn.execute(ENQUEUE, (f"floor-{i}",), prepare=True).fetchone()
                 if row is None:
                     raise RuntimeError("the insert returned no run")
                 if i:
